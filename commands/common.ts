@@ -1,0 +1,103 @@
+/**
+ * What every `scnym` subcommand shares: flag parsing with `--help`, one-line errors for the
+ * user's mistakes (exit 2 for usage, 1 otherwise) and flag value conversion.
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { ScnymError } from "../util/errors.ts";
+
+/** A subcommand's name, help text and flags. */
+export interface CommandSpec<O extends ParseArgsOptionsConfig> {
+  name: string;
+  help: string;
+  options: O;
+  /** Allowed number of positional arguments (default 0). */
+  positionals?: number;
+}
+
+type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+/**
+ * Parses `args` for `spec` and runs `body`; returns the exit code. `--help` prints the help;
+ * a parse error prints it with the problem (exit 2); a `ScnymError` prints
+ * `scnym <name>: error: <message>` (its exit code); anything else is a bug and keeps its stack.
+ */
+export async function runCommand<O extends ParseArgsOptionsConfig>(
+  spec: CommandSpec<O>,
+  args: string[],
+  body: (values: Values, positionals: string[]) => Promise<number | void>,
+): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...spec.options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    console.error(`scnym ${spec.name}: ${(e as Error).message}\n\n${spec.help}`);
+    return 2;
+  }
+  const values = parsed.values as Values;
+  if (values.help) {
+    console.log(spec.help);
+    return 0;
+  }
+  const want = spec.positionals ?? 0;
+  if (parsed.positionals.length !== want) {
+    console.error(
+      `scnym ${spec.name}: expected ${want} positional argument(s), got ${parsed.positionals.length}` +
+        `\n\n${spec.help}`,
+    );
+    return 2;
+  }
+  try {
+    return (await body(values, parsed.positionals)) ?? 0;
+  } catch (e) {
+    if (!(e instanceof ScnymError)) throw e;
+    console.error(`scnym ${spec.name}: error: ${e.message}`);
+    return e.exitCode;
+  }
+}
+
+/** A required string flag; a usage error (exit 2) naming it when absent. */
+export function requireFlag(values: Values, name: string): string {
+  const v = values[name];
+  if (typeof v !== "string" || v === "") throw new ScnymError(`--${name} is required`, 2);
+  return v;
+}
+
+/** An optional string flag. */
+export function stringFlag(values: Values, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+/** An optional number flag within [min, max] (integers only with `integer`). */
+export function numberFlag(
+  values: Values,
+  name: string,
+  opts: { min?: number; max?: number; integer?: boolean } = {},
+): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  const okInt = !opts.integer || Number.isInteger(v);
+  if (
+    typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(v) || !okInt ||
+    v < (opts.min ?? -Infinity) || v > (opts.max ?? Infinity)
+  ) {
+    const range = [
+      opts.integer ? "an integer" : "a number",
+      opts.min !== undefined ? `>= ${opts.min}` : "",
+      opts.max !== undefined ? `<= ${opts.max}` : "",
+    ].filter(Boolean).join(" ");
+    throw new ScnymError(`--${name} expects ${range}, got "${raw}"`, 2);
+  }
+  return v;
+}
+
+/** Prints warnings on stderr (always: they matter even without a terminal). */
+export function warn(lines: string[]): void {
+  for (const w of lines) console.error(`warning: ${w}`);
+}

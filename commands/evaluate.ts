@@ -1,0 +1,626 @@
+/**
+ * `scnym evaluate`: scores a predictions file (an `.h5ad` from `scnym predict`, or its CSV/TSV
+ * table) against a truth column, prints the metrics as a table (or JSON), and with `--report`
+ * writes the HTML report with UMAPs and domain mixing through `eval/pipeline.ts`.
+ *
+ * Everything is read and checked before anything is computed or written, so a refused input
+ * (cells that do not match, a missing column, a file without predictions) leaves no output.
+ */
+import { parseArgs } from "node:util";
+import { normaliseForModel } from "../data/normalize.ts";
+import { alignCells, type EvaluationResult, formatEvaluation } from "../eval/evaluate.ts";
+import {
+  buildTransferReport,
+  computeMixing,
+  DEFAULT_MAX_UMAP_CELLS,
+  evaluateAnnotated,
+  figuresDir,
+  mixingSummary,
+  type TransferMixing,
+  type TransferReportInput,
+  writeTransferReport,
+} from "../eval/pipeline.ts";
+import { cellText, type DataFrame, type UnsValue } from "../io/anndata.ts";
+import { getDataset, h5Get, isDataset, readNumeric, readStrings } from "../io/h5.ts";
+import { H5adFile, readH5ad } from "../io/h5ad_read.ts";
+import { readTable } from "../io/table.ts";
+import { loadModel, type ModelHeader } from "../scnym/model_file.ts";
+import { ScnymError } from "../util/errors.ts";
+import { requireFile, writeFileAtomic } from "../util/fs.ts";
+import { Progress } from "../util/progress.ts";
+import { VERSION } from "../version.ts";
+
+const HELP = `usage: scnym evaluate --predictions FILE [--truth COL] [options]
+
+Scores predictions against annotated cell types: accuracy, macro/median F1, per-class
+precision/recall/F1, confusion matrix, calibration (ECE, 15 bins), Brier score, NLL, and with
+the training labels the detection of cell types the model never saw (AUROC of 1 - confidence).
+With --domains, the entropy of domain mixing on the learned features and on the input.
+
+inputs:
+  --predictions FILE     .h5ad written by \`scnym predict\` (obs/<key>, obs/<key>_confidence,
+                         uns/<key>_probabilities, obsm/X_<key>) or its CSV/TSV table
+                         (cell, <key>, confidence, p_<class>...)
+  --truth COL            column with the annotated cell types: an obs column of the predictions
+                         .h5ad, or of --truth-file; cells with an empty value are not scored
+  --truth-file FILE      .h5ad (obs column COL) or CSV/TSV (a "cell" column, else the first
+                         one, plus COL); cells are matched by name and must be the same cells
+  --model FILE           the model file: its classes are the training labels (for the unseen
+                         types) and its run facts go into the report
+  --training-labels A,B  the training labels, instead of --model (default: the class names
+                         stored with the predictions)
+  --domains COL          obs column (predictions .h5ad or --truth-file) naming each cell's
+                         domain (dataset, batch, technology), for the mixing entropy
+  --key NAME             prefix of the prediction fields (default scNym)
+
+outputs (default: a readable table on stdout):
+  --json FILE            the evaluation as JSON ("-" for stdout, replacing the table), with
+                         a "mixing" field when --domains is given
+  --report FILE.html     self-contained HTML report, its figures as SVG in FILE_figures/
+  --overwrite            replace existing output files
+  --seed N               seed of the UMAP and the subsamples (default 0)
+  --umap-cells N         embed at most N cells in the UMAP (default ${DEFAULT_MAX_UMAP_CELLS})
+  --mixing-k N           neighbours of the mixing entropy (default 100)
+  --quiet                no progress lines or warnings on stderr
+  -h, --help
+
+example:
+  scnym evaluate --predictions stim_pred.h5ad --truth cell_type --model ctrl.scnym \\
+    --domains condition --report stim_report.html --json stim_eval.json`;
+
+/** The prediction fields of a file, one entry per cell. */
+interface PredictionsData {
+  file: string;
+  cellNames: string[];
+  predicted: string[];
+  confidence: Float32Array;
+  probabilities?: { classes: string[]; values: Float32Array };
+  embedding?: { data: Float32Array; dims: number };
+  /** The `.h5ad`'s obs (for the truth and domain columns); absent for tables. */
+  obs?: DataFrame;
+  /** `uns/<key>_run` of the prediction run. */
+  run?: Record<string, UnsValue>;
+}
+
+/** Cells and named columns of a file that can supply truth or domains. */
+interface CellColumns {
+  file: string;
+  /** What the columns are called in messages: `obs` or `column`. */
+  where: string;
+  cells: string[];
+  columns: string[];
+  /** Values of a column, "" for missing ones; undefined when there is no such column. */
+  get(name: string): string[] | undefined;
+}
+
+const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** True when `path` starts with the HDF5 signature (so it is read as `.h5ad`, not as a table). */
+function isHdf5(path: string, what: string): boolean {
+  requireFile(path, what);
+  const f = Deno.openSync(path);
+  try {
+    const head = new Uint8Array(8);
+    const n = f.readSync(head) ?? 0;
+    return n === 8 && HDF5_MAGIC.every((b, i) => head[i] === b);
+  } finally {
+    f.close();
+  }
+}
+
+/** The obs dataframe of an `.h5ad`, without reading its matrix. */
+async function readObs(file: string): Promise<DataFrame> {
+  const h = await H5adFile.open(file);
+  try {
+    return h.obs();
+  } finally {
+    h.close();
+  }
+}
+
+function obsColumns(file: string, obs: DataFrame): CellColumns {
+  return {
+    file,
+    where: "obs",
+    cells: obs.index,
+    columns: [...obs.columns.keys()],
+    get(name) {
+      const col = obs.columns.get(name);
+      return col && obs.index.map((_, i) => cellText(col, i));
+    },
+  };
+}
+
+/** A table's columns; the cell names are the "cell" column, else the first column. */
+async function tableColumns(file: string): Promise<CellColumns> {
+  const t = await readTable(file, "cell table");
+  const cellCol = Math.max(0, t.header.indexOf("cell"));
+  return {
+    file,
+    where: "table",
+    cells: t.rows.map((r) => r[cellCol]),
+    columns: t.header.filter((_, j) => j !== cellCol),
+    get(name) {
+      const j = t.header.indexOf(name);
+      return j < 0 || j === cellCol ? undefined : t.rows.map((r) => r[j]);
+    },
+  };
+}
+
+/** Values of column `name`, or a ScnymError naming the file, the column and the ones there are. */
+function requireColumn(src: CellColumns, name: string, role: string): string[] {
+  const v = src.get(name);
+  if (!v) {
+    const have = src.columns.length ? src.columns.join(", ") : "(none)";
+    throw new ScnymError(
+      `${src.file}: ${src.where} has no ${role} column "${name}"; columns are: ${have}`,
+    );
+  }
+  return v;
+}
+
+function parseNumber(file: string, text: string, where: string): number {
+  const v = text.trim() === "" ? NaN : Number(text);
+  if (!Number.isFinite(v)) {
+    throw new ScnymError(`${file}: ${where} is "${text}", expected a number`);
+  }
+  return v;
+}
+
+/** Refuses empty predicted labels (a predictions file labels every cell). */
+function checkLabels(file: string, field: string, cells: string[], labels: string[]): void {
+  const i = labels.findIndex((l) => l === "");
+  if (i >= 0) throw new ScnymError(`${file}: ${field} of cell "${cells[i]}" is empty`);
+}
+
+/** Reads the prediction fields `obs/<key>`, `obs/<key>_confidence`, `uns/...`, `obsm/...`. */
+async function readPredictionsH5ad(file: string, key: string): Promise<PredictionsData> {
+  const h = await H5adFile.open(file);
+  try {
+    const obs = h.obs();
+    const n = obs.index.length;
+    const expected =
+      `expected the output of \`scnym predict\` (obs/${key}, obs/${key}_confidence;` +
+      " see --key)";
+    const label = obs.columns.get(key);
+    const conf = obs.columns.get(`${key}_confidence`);
+    if (!label || !conf) {
+      const missing = !label ? key : `${key}_confidence`;
+      throw new ScnymError(`${file}: obs has no column "${missing}"; ${expected}`);
+    }
+    if (conf.kind !== "numeric") {
+      throw new ScnymError(`${file}: obs/${key}_confidence holds ${conf.kind} values, not numbers`);
+    }
+    const predicted = obs.index.map((_, i) => cellText(label, i));
+    checkLabels(file, `obs/${key}`, obs.index, predicted);
+    const out: PredictionsData = {
+      file,
+      cellNames: obs.index,
+      predicted,
+      confidence: Float32Array.from(conf.values),
+      obs,
+    };
+    const probPath = `uns/${key}_probabilities`;
+    const namesPath = `uns/${key}_class_names`;
+    if (isDataset(h.file, probPath) && isDataset(h.file, namesPath)) {
+      const d = getDataset(h.file, probPath);
+      const classes = readStrings(file, getDataset(h.file, namesPath));
+      const shape = d.shape ?? [];
+      if (shape.length !== 2 || shape[0] !== n || shape[1] !== classes.length) {
+        throw new ScnymError(
+          `${file}: ${probPath} is ${shape.join(" x ")}, expected ${n} cells x ` +
+            `${classes.length} classes (${namesPath})`,
+        );
+      }
+      out.probabilities = { classes, values: Float32Array.from(readNumeric(file, d), Number) };
+    }
+    const embPath = `obsm/X_${key.toLowerCase()}`;
+    if (isDataset(h.file, embPath)) {
+      const d = getDataset(h.file, embPath);
+      const shape = d.shape ?? [];
+      if (shape.length !== 2 || shape[0] !== n) {
+        throw new ScnymError(`${file}: ${embPath} is ${shape.join(" x ")}, expected ${n} rows`);
+      }
+      const data = Float32Array.from(readNumeric(file, d), Number);
+      out.embedding = { data, dims: shape[1] };
+    }
+    const run = h5Get(h.file, `uns/${key}_run`) ? h.uns()[`${key}_run`] : undefined;
+    if (run && typeof run === "object" && !Array.isArray(run)) out.run = run;
+    return out;
+  } finally {
+    h.close();
+  }
+}
+
+/** Reads `cell, <key>, confidence, p_<class>...` as written by `writePredictionTable`. */
+async function readPredictionsTable(file: string, key: string): Promise<PredictionsData> {
+  const t = await readTable(file, "predictions table");
+  const col = (name: string) => {
+    const j = t.header.indexOf(name);
+    if (j < 0) {
+      throw new ScnymError(
+        `${file}: no "${name}" column; expected a table written by \`scnym predict\` ` +
+          `(cell, ${key}, confidence, p_<class>...; see --key)`,
+      );
+    }
+    return j;
+  };
+  const [jc, jl, jconf] = [col("cell"), col(key), col("confidence")];
+  const pCols = t.header.map((h, j) => (h.startsWith("p_") ? j : -1)).filter((j) => j >= 0);
+  const n = t.rows.length;
+  const cellNames = t.rows.map((r) => r[jc]);
+  const predicted = t.rows.map((r) => r[jl]);
+  checkLabels(file, `column "${key}"`, cellNames, predicted);
+  const confidence = Float32Array.from(
+    t.rows,
+    (r, i) => parseNumber(file, r[jconf], `confidence on line ${i + 2}`),
+  );
+  const out: PredictionsData = { file, cellNames, predicted, confidence };
+  if (pCols.length) {
+    const c = pCols.length;
+    const values = new Float32Array(n * c);
+    t.rows.forEach((r, i) => {
+      pCols.forEach((j, k) => {
+        values[i * c + k] = parseNumber(file, r[j], `${t.header[j]} on line ${i + 2}`);
+      });
+    });
+    out.probabilities = { classes: pCols.map((j) => t.header[j].slice(2)), values };
+  }
+  return out;
+}
+
+/** Parsed and checked command-line options. */
+interface Options {
+  predictions: string;
+  truth?: string;
+  truthFile?: string;
+  model?: string;
+  trainingLabels?: string[];
+  domains?: string;
+  key: string;
+  json?: string;
+  report?: string;
+  overwrite: boolean;
+  seed: number;
+  umapCells: number;
+  mixingK: number;
+  quiet: boolean;
+}
+
+function usage(message: string): never {
+  throw new ScnymError(`${message} (see scnym evaluate --help)`, 2);
+}
+
+function intOption(name: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < min) usage(`--${name} must be an integer >= ${min}, got "${v}"`);
+  return x;
+}
+
+/** Parses `args`; returns null after printing the help. Usage errors are ScnymErrors (exit 2). */
+function parseOptions(args: string[]): Options | null {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        predictions: { type: "string" },
+        truth: { type: "string" },
+        "truth-file": { type: "string" },
+        model: { type: "string" },
+        "training-labels": { type: "string" },
+        domains: { type: "string" },
+        key: { type: "string" },
+        json: { type: "string" },
+        report: { type: "string" },
+        overwrite: { type: "boolean" },
+        seed: { type: "string" },
+        "umap-cells": { type: "string" },
+        "mixing-k": { type: "string" },
+        quiet: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: false,
+    });
+  } catch (e) {
+    return usage((e as Error).message.replace(/\s*\n\s*/g, " "));
+  }
+  const v = parsed.values;
+  if (v.help) return null;
+  if (!v.predictions) usage("--predictions FILE is required");
+  if (v["truth-file"] && !v.truth) usage("--truth-file needs --truth COL (the column to use)");
+  if (v.model && v["training-labels"]) usage("give --model or --training-labels, not both");
+  if (v.json !== undefined && !v.truth) usage("--json needs --truth (there is nothing to score)");
+  if (!v.truth && !v.report && !v.domains) {
+    usage("nothing to do: give --truth COL to score the predictions, or --report / --domains");
+  }
+  const labels = v["training-labels"]?.split(",").map((s) => s.trim()).filter((s) => s);
+  if (labels && labels.length === 0) usage("--training-labels is empty");
+  if (v.report && !/\.html?$/i.test(v.report)) usage(`--report ${v.report}: expected FILE.html`);
+  return {
+    predictions: v.predictions!,
+    truth: v.truth,
+    truthFile: v["truth-file"],
+    model: v.model,
+    trainingLabels: labels,
+    domains: v.domains,
+    key: v.key ?? "scNym",
+    json: v.json,
+    report: v.report,
+    overwrite: !!v.overwrite,
+    seed: intOption("seed", v.seed, 0, 0),
+    umapCells: intOption("umap-cells", v["umap-cells"], DEFAULT_MAX_UMAP_CELLS, 3),
+    mixingK: intOption("mixing-k", v["mixing-k"], 100, 1),
+    quiet: !!v.quiet,
+  };
+}
+
+/**
+ * Values of `column` in `src`, in the order of the prediction cells: matched by name through
+ * `alignCells` when `src` is another file (same cells required), taken as they are otherwise.
+ */
+function alignedColumn(
+  preds: PredictionsData,
+  src: CellColumns,
+  column: string,
+  role: string,
+): string[] {
+  const values = requireColumn(src, column, role);
+  if (src.file === preds.file) return values;
+  const order = alignCells(preds.cellNames, src.cells, {
+    predictions: preds.file,
+    truth: src.file,
+  });
+  return Array.from(order, (r) => values[r]);
+}
+
+/** The file that supplies `column`: the predictions' obs when it has it, else the truth file. */
+function sourceOf(
+  preds: PredictionsData,
+  truthSrc: CellColumns | null,
+  column: string,
+): CellColumns {
+  const own = preds.obs ? obsColumns(preds.file, preds.obs) : null;
+  if (own?.get(column)) return own;
+  if (truthSrc) return truthSrc;
+  if (own) return own; // for the "no such column" message
+  return usage(`--domains ${column}: a CSV/TSV predictions table has no obs; give --truth-file`);
+}
+
+/** Report facts from the model header: versions, seed, config and scalar training facts. */
+function modelFacts(path: string, h: ModelHeader): Record<string, string | number | undefined> {
+  const facts: Record<string, string | number | undefined> = {
+    model: path,
+    "model written by": `scnym-webgpu ${h.toolVersion}`,
+    "model created": h.createdAt,
+    "model seed": h.seed,
+    "model config": h.config?.name,
+  };
+  for (const [k, v] of Object.entries(h.training ?? {})) {
+    if (typeof v === "string" || typeof v === "number") facts[`training ${k}`] = v;
+  }
+  return facts;
+}
+
+/** Throws unless `a` and `b` hold the same class names (in any order). */
+function checkSameClasses(a: string[], b: string[], what: string): void {
+  const [sa, sb] = [new Set(a), new Set(b)];
+  const onlyA = a.filter((c) => !sb.has(c));
+  const onlyB = b.filter((c) => !sa.has(c));
+  if (onlyA.length || onlyB.length) {
+    const show = (xs: string[]) => xs.length ? xs.map((x) => `"${x}"`).join(", ") : "none";
+    throw new ScnymError(
+      `${what}: the model's classes differ from the predictions' (only in the model: ` +
+        `${show(onlyA)}; only in the predictions: ${show(onlyB)}); is it the model that made them?`,
+    );
+  }
+}
+
+async function refuseExisting(path: string | undefined, overwrite: boolean): Promise<void> {
+  if (!path || path === "-" || overwrite) return;
+  if (await Deno.lstat(path).then(() => true, () => false)) {
+    throw new ScnymError(`${path} already exists; refusing to overwrite it (use --overwrite)`);
+  }
+}
+
+/** What `run` computed, for printing and writing. */
+interface Outcome {
+  evaluation: EvaluationResult | null;
+  mixing: TransferMixing | null;
+  written: string[];
+}
+
+/** The truth source: `--truth-file`, else the predictions' own obs (an `.h5ad` only). */
+async function truthSource(o: Options, preds: PredictionsData): Promise<CellColumns | null> {
+  if (o.truthFile) {
+    return isHdf5(o.truthFile, "truth file")
+      ? obsColumns(o.truthFile, await readObs(o.truthFile))
+      : await tableColumns(o.truthFile);
+  }
+  if (!o.truth) return null;
+  if (!preds.obs) {
+    usage(`--truth ${o.truth} needs --truth-file FILE when the predictions are a CSV/TSV table`);
+  }
+  return obsColumns(preds.file, preds.obs);
+}
+
+/** Truth per prediction cell (null where the column is empty); refuses an all-empty column. */
+function readTruth(
+  o: Options,
+  preds: PredictionsData,
+  src: CellColumns,
+  warn: (msg: string) => void,
+): (string | null)[] {
+  const truth = alignedColumn(preds, src, o.truth!, "truth").map((t) => (t === "" ? null : t));
+  const missing = truth.filter((t) => t === null).length;
+  if (missing === truth.length) {
+    throw new ScnymError(`${src.file}: truth column "${o.truth}" has no value for any cell`);
+  }
+  if (missing) warn(`${missing} cells have no value in "${o.truth}" and are not scored`);
+  return truth;
+}
+
+/** Domain per prediction cell; every cell needs one. */
+function readDomains(
+  o: Options,
+  preds: PredictionsData,
+  truthSrc: CellColumns | null,
+  warn: (msg: string) => void,
+): string[] {
+  const col = o.domains!;
+  const src = sourceOf(preds, truthSrc, col);
+  const domain = alignedColumn(preds, src, col, "domain");
+  const blank = domain.findIndex((d) => d === "");
+  if (blank >= 0) {
+    const cell = preds.cellNames[blank];
+    throw new ScnymError(
+      `${src.file}: domain column "${col}" is empty for cell "${cell}"; every cell needs a domain`,
+    );
+  }
+  if (new Set(domain).size < 2) warn(`"${col}" holds one domain only: no mixing entropy`);
+  return domain;
+}
+
+/**
+ * Reads and checks every input named by `o` into a pipeline input (without the input baseline).
+ * Warnings are held back until all inputs pass, so a refused run prints its one error line only.
+ */
+async function readInputs(
+  o: Options,
+  emit: (msg: string) => void,
+): Promise<{ input: TransferReportInput; h5ad: boolean }> {
+  const pending: string[] = [];
+  const warn = (msg: string) => void pending.push(msg);
+  await refuseExisting(o.json, o.overwrite);
+  await refuseExisting(o.report, o.overwrite);
+  const preds = isHdf5(o.predictions, "predictions file")
+    ? await readPredictionsH5ad(o.predictions, o.key)
+    : await readPredictionsTable(o.predictions, o.key);
+  const truthSrc = await truthSource(o, preds);
+  const truth = truthSrc ? readTruth(o, preds, truthSrc, warn) : undefined;
+  const domain = o.domains ? readDomains(o, preds, truthSrc, warn) : undefined;
+
+  const facts: TransferReportInput["facts"] = {
+    "scnym-webgpu": VERSION,
+    generated: new Date().toISOString(),
+    predictions: preds.file,
+    truth: truthSrc ? `${truthSrc.file}: ${o.truth}` : undefined,
+    domains: o.domains,
+  };
+  let trainingLabels = o.trainingLabels;
+  let confidenceThreshold: number | undefined;
+  if (o.model) {
+    const { header } = await loadModel(o.model);
+    if (preds.probabilities) checkSameClasses(header.classes, preds.probabilities.classes, o.model);
+    trainingLabels = header.classes;
+    confidenceThreshold = header.config?.predict?.unknownThreshold ?? undefined;
+    Object.assign(facts, modelFacts(o.model, header));
+  }
+  for (const [k, v] of Object.entries(preds.run ?? {})) {
+    if (typeof v !== "object") facts[`prediction ${k}`] = String(v);
+  }
+  facts["report seed"] = o.seed;
+  pending.forEach(emit);
+  const input: TransferReportInput = {
+    facts,
+    cellNames: preds.cellNames,
+    predicted: preds.predicted,
+    confidence: preds.confidence,
+    probabilities: preds.probabilities,
+    embedding: preds.embedding,
+    truth,
+    domain,
+    // The model's classes are its training labels, so the predictions' class names stand in.
+    trainingLabels: trainingLabels ?? preds.probabilities?.classes,
+    confidenceThreshold,
+    seed: o.seed,
+    maxUmapCells: o.umapCells,
+    mixingK: o.mixingK,
+    progress: new Progress({ quiet: o.quiet }),
+  };
+  return { input, h5ad: preds.obs !== undefined };
+}
+
+/** Reads the inputs, computes, writes the requested files; prints nothing on stdout. */
+async function run(o: Options, warn: (msg: string) => void): Promise<Outcome> {
+  const { input, h5ad } = await readInputs(o, warn);
+  if (h5ad && input.domain && new Set(input.domain).size >= 2) {
+    input.input = await inputBaseline(o.predictions, warn);
+  }
+  if (!o.report) {
+    const evaluation = evaluateAnnotated(input);
+    const mixing = computeMixing(input);
+    return { evaluation, mixing, written: await writeJson(o, evaluation, mixing) };
+  }
+  const report = await buildTransferReport(input);
+  const written = await writeTransferReport(o.report, report, { overwrite: o.overwrite });
+  written.push(...await writeJson(o, report.evaluation, report.mixing));
+  return { evaluation: report.evaluation, mixing: report.mixing, written };
+}
+
+/**
+ * The predictions file's X normalised like the model input (counts -> log1p-CPM), for the
+ * input-PCA mixing baseline; undefined (with a warning) when X is not usable (e.g. scaled).
+ */
+async function inputBaseline(file: string, warn: (msg: string) => void) {
+  const ad = await readH5ad(file);
+  try {
+    const norm = normaliseForModel(ad.X, { file, matrix: ad.matrix });
+    norm.warnings.forEach(warn);
+    return norm.X;
+  } catch (e) {
+    if (!(e instanceof ScnymError)) throw e;
+    warn(`no input baseline for the mixing entropy: ${e.message}`);
+    return undefined;
+  }
+}
+
+/** Writes the evaluation (and mixing, when computed) as JSON to `--json FILE` (not for "-"). */
+async function writeJson(
+  o: Options,
+  evaluation: EvaluationResult | null,
+  mixing: TransferMixing | null,
+): Promise<string[]> {
+  if (!o.json || o.json === "-") return [];
+  await writeFileAtomic(o.json, jsonText(evaluation, mixing));
+  return [o.json];
+}
+
+function jsonText(evaluation: EvaluationResult | null, mixing: TransferMixing | null): string {
+  return JSON.stringify(mixing ? { ...evaluation, mixing } : evaluation, null, 2) + "\n";
+}
+
+/** Runs `scnym evaluate` with `args` (after the subcommand); returns the process exit code. */
+export async function evaluateCommand(args: string[]): Promise<number> {
+  try {
+    const o = parseOptions(args);
+    if (!o) {
+      console.log(HELP);
+      return 0;
+    }
+    const out = await run(o, (msg) => {
+      if (!o.quiet) console.error(`scnym evaluate: warning: ${msg}`);
+    });
+    if (o.json === "-") console.log(jsonText(out.evaluation, out.mixing).trimEnd());
+    else {
+      const table = out.evaluation ? formatEvaluation(out.evaluation) : "";
+      const text = [table, mixingSummary(out.mixing)].filter((t) => t).join("\n\n");
+      if (text) console.log(text);
+    }
+    if (!o.quiet) {
+      const svgs = out.written.filter((p) => p.endsWith(".svg"));
+      for (const p of out.written) if (!p.endsWith(".svg")) console.error(`wrote ${p}`);
+      if (svgs.length) {
+        console.error(`wrote ${svgs.length} figures (SVG) to ${figuresDir(o.report!)}`);
+      }
+    }
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ScnymError)) throw e;
+    console.error(`scnym evaluate: error: ${e.message.replace(/\s*\n\s*/g, " ")}`);
+    return e.exitCode;
+  }
+}
+
+if (import.meta.main) Deno.exit(await evaluateCommand(Deno.args));

@@ -1,0 +1,81 @@
+/**
+ * Pieces the training and prediction commands share: reading `--config`, and the HTML report of
+ * a run.
+ */
+import { buildTransferReport, writeTransferReport } from "../eval/pipeline.ts";
+import { NAMED_CONFIGS } from "../scnym/config.ts";
+import type { LoadedTraining } from "../scnym/inputs.ts";
+import type { Prediction } from "../scnym/predict.ts";
+import { ScnymError } from "../util/errors.ts";
+import type { Progress } from "../util/progress.ts";
+
+/**
+ * `--config` is a named configuration or a JSON file of overrides; the file may name its base
+ * configuration with `"base"` (default `default`).
+ */
+export async function readConfigArg(arg: string): Promise<{ name: string; overrides?: unknown }> {
+  if (arg in NAMED_CONFIGS) return { name: arg };
+  let text: string;
+  try {
+    text = await Deno.readTextFile(arg);
+  } catch {
+    throw new ScnymError(
+      `--config ${arg}: neither a configuration name (${Object.keys(NAMED_CONFIGS).join(", ")}) ` +
+        "nor a readable JSON file",
+      2,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ScnymError(`${arg}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new ScnymError(`${arg}: expected a JSON object of configuration overrides`);
+  }
+  const { base, ...overrides } = json as Record<string, unknown>;
+  if (base !== undefined && typeof base !== "string") {
+    throw new ScnymError(`${arg}: "base" must be a configuration name`);
+  }
+  return { name: (base as string | undefined) ?? "default", overrides };
+}
+
+/** Everything a run's report needs. */
+export interface RunReportInput {
+  loaded: LoadedTraining;
+  /** Predictions of every cell of `loaded` (reference and target), in its order. */
+  prediction: Prediction;
+  trainingLabels: string[];
+  facts: Record<string, string | number | undefined>;
+  seed: number;
+  overwrite: boolean;
+  progress: Progress;
+}
+
+/**
+ * Writes the HTML report of a training run: predictions and UMAP of every cell, domain mixing
+ * (learned features vs the input), and accuracy over the annotated target cells.
+ */
+export async function reportForRun(path: string, r: RunReportInput): Promise<void> {
+  const { loaded, prediction: p } = r;
+  const set = loaded.set;
+  const domain = set.domains ??
+    set.isTarget.map((t) => t ? "target" : "reference");
+  const report = await buildTransferReport({
+    facts: r.facts,
+    cellNames: loaded.cellNames,
+    predicted: p.labels,
+    confidence: p.confidence,
+    probabilities: { classes: p.classes, values: p.probabilities },
+    embedding: { data: p.embedding, dims: p.hidden },
+    truth: loaded.truth.some((t) => t !== null) ? loaded.truth : undefined,
+    domain,
+    trainingLabels: r.trainingLabels,
+    input: set.X,
+    confidenceThreshold: p.unknownThreshold ?? undefined,
+    seed: r.seed,
+    progress: r.progress,
+  });
+  await writeTransferReport(path, report, { overwrite: r.overwrite });
+}

@@ -1,0 +1,238 @@
+/**
+ * `scnym train`: trains a model on labelled reference cells and unlabelled target cells, writes
+ * the model file (the best model so far is kept there during training, so Ctrl-C leaves a usable
+ * model), and optionally predictions for the target and an HTML report.
+ */
+import { resolveConfig } from "../scnym/config.ts";
+import { trainFromFiles } from "../scnym/api.ts";
+import { predictCells, subsetPrediction } from "../scnym/predict.ts";
+import { writePredictionOutput } from "../scnym/outputs.ts";
+import { ScnymError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+import { Progress } from "../util/progress.ts";
+import { VERSION } from "../version.ts";
+import { numberFlag, requireFlag, runCommand, stringFlag, warn } from "./common.ts";
+import { readConfigArg, reportForRun } from "./shared.ts";
+
+const HELP =
+  `usage: scnym train --reference REF --labels COL (--query QUERY | --target-where COL=VALUE)
+                   --out MODEL [options]
+
+Trains scNym (MixMatch semi-supervision + domain adversary) to transfer the cell-type labels of
+REF to the unlabelled target cells, on the GPU (any WebGPU adapter; Mesa's software one works).
+
+inputs (.h5ad, 10x .h5 or 10x mtx folder):
+  --reference FILE        labelled cells
+  --labels COL            obs column with the cell types of the reference
+  --query FILE            unlabelled target cells in a second file (genes are inner-joined)
+  --target-where COL=V    or: target cells are the reference file's cells with COL == V
+                          (several values: COL=V1,V2); all other cells must be labelled
+  --reference-where COL=V labelled cells are only the reference file's cells with COL == V
+                          (others are left out), e.g. one technology of several
+  --domains COL           obs column of each cell's domain (technology, donor, batch) for a
+                          multi-domain adversary (default: reference vs target)
+  --matrix NAME           matrix to use: X (default), raw, or a layer name
+  --reference-labels CSV  labels table for 10x inputs (barcode column first)
+  --query-labels CSV      same, for the query
+  --ignore-case           match gene names case-insensitively
+  --strip-ensembl-version match ENSG00000141510.12 to ENSG00000141510
+  --make-unique           make duplicate gene names unique (GENE, GENE-1, ...) instead of failing
+
+training:
+  --config NAME|FILE      default | no_new_identity | new_identity_discovery | no_dan | no_ssl,
+                          or a JSON file of overrides ({"base": "no_dan", "train": {...}})
+  --epochs N              maximum epochs (default 100; early stopping may end sooner)
+  --seed N                random seed (default 0); recorded in every output
+  --unknown-threshold P   label cells below confidence P "Unknown" in the predictions
+
+outputs:
+  --out MODEL             model file to write (e.g. model.scnym)
+  --predictions FILE      predictions for the target cells: .h5ad (copy of the query with
+                          obs/scNym etc.) or .csv/.tsv
+  --report FILE.html      HTML report (UMAP, mixing, and accuracy when target labels exist)
+  --truth COL             target annotation column for the report (default: --labels)
+  --overwrite             replace existing output files
+  --quiet                 no progress on stderr
+
+example:
+  scnym train --reference kang.h5ad --labels cell_type --target-where condition=STIM \\
+              --out kang.scnym --predictions kang_pred.h5ad --report kang.html`;
+
+const OPTIONS = {
+  reference: { type: "string" },
+  labels: { type: "string" },
+  query: { type: "string" },
+  "target-where": { type: "string" },
+  "reference-where": { type: "string" },
+  domains: { type: "string" },
+  matrix: { type: "string" },
+  "reference-labels": { type: "string" },
+  "query-labels": { type: "string" },
+  "ignore-case": { type: "boolean" },
+  "strip-ensembl-version": { type: "boolean" },
+  "make-unique": { type: "boolean" },
+  config: { type: "string" },
+  epochs: { type: "string" },
+  seed: { type: "string" },
+  "unknown-threshold": { type: "string" },
+  out: { type: "string" },
+  predictions: { type: "string" },
+  report: { type: "string" },
+  truth: { type: "string" },
+  overwrite: { type: "boolean" },
+  quiet: { type: "boolean" },
+} as const;
+
+async function refuseExisting(path: string | undefined, overwrite: boolean) {
+  if (!path || overwrite) return;
+  if (await Deno.stat(path).then(() => true, () => false)) {
+    throw new ScnymError(`${path} already exists; use --overwrite to replace it`);
+  }
+}
+
+/** Runs `scnym train`; returns the exit code. */
+export function trainCommand(args: string[]): Promise<number> {
+  return runCommand({ name: "train", help: HELP, options: OPTIONS }, args, async (v) => {
+    const reference = requireFlag(v, "reference");
+    const labels = requireFlag(v, "labels");
+    const out = requireFlag(v, "out");
+    const query = stringFlag(v, "query");
+    const targetWhere = stringFlag(v, "target-where");
+    const overwrite = Boolean(v.overwrite);
+    const seed = numberFlag(v, "seed", { min: 0, max: 2 ** 32 - 1, integer: true }) ?? 0;
+    const epochs = numberFlag(v, "epochs", { min: 1, integer: true });
+    const threshold = numberFlag(v, "unknown-threshold", { min: 0, max: 1 });
+    const { name, overrides } = await readConfigArg(stringFlag(v, "config") ?? "default");
+    const config = resolveConfig(name, overrides);
+    if (epochs !== undefined) config.train.epochs = epochs;
+    if (threshold !== undefined) config.predict.unknownThreshold = threshold;
+    const predictionsPath = stringFlag(v, "predictions");
+    const reportPath = stringFlag(v, "report");
+    for (const p of [out, predictionsPath, reportPath]) await refuseExisting(p, overwrite);
+    if (!query && !targetWhere) {
+      warn([
+        "no --query or --target-where: training on labelled cells only (no MixMatch, no adversary)",
+      ]);
+    }
+
+    const progress = new Progress({ quiet: Boolean(v.quiet) });
+    // Ctrl-C: finish the epoch, keep the best model written so far, exit 130. A second Ctrl-C
+    // exits at once; the model file is only ever replaced atomically, so it stays loadable.
+    const abort = new AbortController();
+    const onInt = () => {
+      if (abort.signal.aborted) Deno.exit(130);
+      console.error("\ninterrupted: stopping after this epoch (Ctrl-C again to quit now)");
+      abort.abort();
+    };
+    Deno.addSignalListener("SIGINT", onInt);
+    let run;
+    try {
+      run = await trainFromFiles({
+        reference,
+        labels,
+        query,
+        targetWhere,
+        referenceWhere: stringFlag(v, "reference-where"),
+        domains: stringFlag(v, "domains"),
+        truth: stringFlag(v, "truth"),
+        matrix: stringFlag(v, "matrix"),
+        referenceLabels: stringFlag(v, "reference-labels"),
+        queryLabels: stringFlag(v, "query-labels"),
+        geneMatch: {
+          ignoreCase: Boolean(v["ignore-case"]),
+          stripEnsemblVersion: Boolean(v["strip-ensembl-version"]),
+          makeUnique: Boolean(v["make-unique"]),
+        },
+        config,
+        seed,
+        out,
+        progress,
+        signal: abort.signal,
+        onLoaded: (l) => warn(l.warnings),
+      });
+    } finally {
+      Deno.removeSignalListener("SIGINT", onInt);
+    }
+    const { result, loaded, rt } = run;
+    const summary = {
+      tool: "scnym-webgpu",
+      version: VERSION,
+      seed,
+      config,
+      model: out,
+      classes: result.classes,
+      domains: result.domains,
+      splits: result.splits,
+      bestEpoch: result.bestEpoch,
+      stoppedEarly: result.stoppedEarly,
+      interrupted: result.interrupted,
+      validationAccuracy: result.validation.accuracy,
+      seconds: result.seconds,
+      adapter: rt.gpu.description,
+      history: result.history,
+    };
+    await writeFileAtomic(`${out}.json`, JSON.stringify(summary, null, 2) + "\n");
+    if (result.interrupted) {
+      console.error(`interrupted; the best model so far is in ${out}`);
+      return 130;
+    }
+
+    if (predictionsPath || reportPath) {
+      // Predict every cell (reference and target): the report shows both in one embedding.
+      const all = await predictCells(rt, result.model, loaded.set.X, {
+        classes: result.classes,
+        unknownThreshold: config.predict.unknownThreshold,
+        progress,
+      });
+      const run = {
+        tool: "scnym-webgpu",
+        version: VERSION,
+        seed,
+        config: JSON.stringify(config),
+        model: out,
+        normalisation: loaded.set.normalisation,
+      };
+      if (predictionsPath) {
+        // The cells of the file that holds the target: the query, or the reference itself.
+        const rows = loaded.origin.map((o, i) => (query ? o === "query" : true) ? i : -1)
+          .filter((i) => i >= 0);
+        const sub = subsetPrediction(all, rows);
+        const w = await writePredictionOutput(
+          predictionsPath,
+          query ?? reference,
+          rows.map((i) => loaded.cellNames[i]),
+          sub,
+          run,
+          { overwrite },
+        );
+        warn(w);
+        console.error(`predictions written to ${predictionsPath}`);
+      }
+      if (reportPath) {
+        await reportForRun(reportPath, {
+          loaded,
+          prediction: all,
+          trainingLabels: result.classes,
+          facts: {
+            "tool version": VERSION,
+            seed,
+            config: config.name,
+            reference,
+            query: query ?? `${reference} (${targetWhere ?? "no target"})`,
+            "label column": labels,
+            epochs: `${result.history.length} (kept ${result.bestEpoch + 1})`,
+            adapter: rt.gpu.description,
+          },
+          seed,
+          overwrite,
+          progress,
+        });
+        console.error(`report written to ${reportPath}`);
+      }
+    }
+    console.error(`model written to ${out} (summary: ${out}.json)`);
+    return 0;
+  });
+}
+
+if (import.meta.main) Deno.exit(await trainCommand(Deno.args));

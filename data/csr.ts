@@ -1,0 +1,192 @@
+/**
+ * Compressed sparse row matrices: how expression matrices live in memory, from the file reader to
+ * the batch upload. Cells are rows, genes are columns; nothing here densifies a whole matrix.
+ */
+
+/** A cells x genes matrix in CSR form. `indptr` has nRows + 1 entries. */
+export interface Csr {
+  nRows: number;
+  nCols: number;
+  indptr: Uint32Array;
+  indices: Uint32Array;
+  data: Float32Array;
+}
+
+/** Number of stored entries. */
+export function nnz(m: Csr): number {
+  return m.indptr[m.nRows];
+}
+
+/** An empty nRows x nCols matrix. */
+export function emptyCsr(nRows: number, nCols: number): Csr {
+  return {
+    nRows,
+    nCols,
+    indptr: new Uint32Array(nRows + 1),
+    indices: new Uint32Array(0),
+    data: new Float32Array(0),
+  };
+}
+
+/** CSR from a dense row-major array (zeros dropped). */
+export function csrFromDense(dense: ArrayLike<number>, nRows: number, nCols: number): Csr {
+  let count = 0;
+  for (let i = 0; i < nRows * nCols; i++) if (dense[i] !== 0) count++;
+  const m: Csr = {
+    nRows,
+    nCols,
+    indptr: new Uint32Array(nRows + 1),
+    indices: new Uint32Array(count),
+    data: new Float32Array(count),
+  };
+  let k = 0;
+  for (let r = 0; r < nRows; r++) {
+    for (let c = 0; c < nCols; c++) {
+      const v = dense[r * nCols + c];
+      if (v !== 0) {
+        m.indices[k] = c;
+        m.data[k++] = v;
+      }
+    }
+    m.indptr[r + 1] = k;
+  }
+  return m;
+}
+
+/** Dense row-major copy (tests and small matrices only). */
+export function csrToDense(m: Csr): Float32Array {
+  const out = new Float32Array(m.nRows * m.nCols);
+  for (let r = 0; r < m.nRows; r++) {
+    for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) out[r * m.nCols + m.indices[k]] = m.data[k];
+  }
+  return out;
+}
+
+/** The rows `rows` (in that order, repeats allowed) as a new CSR matrix. */
+export function selectRows(m: Csr, rows: ArrayLike<number>): Csr {
+  let total = 0;
+  for (let i = 0; i < rows.length; i++) total += m.indptr[rows[i] + 1] - m.indptr[rows[i]];
+  const out: Csr = {
+    nRows: rows.length,
+    nCols: m.nCols,
+    indptr: new Uint32Array(rows.length + 1),
+    indices: new Uint32Array(total),
+    data: new Float32Array(total),
+  };
+  let k = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const a = m.indptr[rows[i]];
+    const b = m.indptr[rows[i] + 1];
+    out.indices.set(m.indices.subarray(a, b), k);
+    out.data.set(m.data.subarray(a, b), k);
+    k += b - a;
+    out.indptr[i + 1] = k;
+  }
+  return out;
+}
+
+/** Rows stacked: all of `a` then all of `b` (same number of columns). */
+export function vstack(a: Csr, b: Csr): Csr {
+  if (a.nCols !== b.nCols) throw new Error(`vstack: ${a.nCols} vs ${b.nCols} columns`);
+  const na = nnz(a);
+  const out: Csr = {
+    nRows: a.nRows + b.nRows,
+    nCols: a.nCols,
+    indptr: new Uint32Array(a.nRows + b.nRows + 1),
+    indices: new Uint32Array(na + nnz(b)),
+    data: new Float32Array(na + nnz(b)),
+  };
+  out.indptr.set(a.indptr);
+  for (let i = 1; i <= b.nRows; i++) out.indptr[a.nRows + i] = na + b.indptr[i];
+  out.indices.set(a.indices.subarray(0, na));
+  out.indices.set(b.indices.subarray(0, nnz(b)), na);
+  out.data.set(a.data.subarray(0, na));
+  out.data.set(b.data.subarray(0, nnz(b)), na);
+  return out;
+}
+
+/**
+ * The gene-major (CSC) view of a CSR matrix, as positions into the CSR arrays: for column c,
+ * entries `colptr[c]..colptr[c+1]` give `rowOf` (the row) and `posOf` (the index into
+ * `data`/`indices`). Storing positions instead of values lets the GPU read values that were
+ * changed in place (augmentation) after the view was built. Rows within a column are ascending.
+ */
+export interface CscView {
+  colptr: Uint32Array;
+  rowOf: Uint32Array;
+  posOf: Uint32Array;
+}
+
+/** Builds the CSC view by a counting sort over columns (O(nnz + nCols)). */
+export function cscView(m: Csr): CscView {
+  const n = nnz(m);
+  const colptr = new Uint32Array(m.nCols + 1);
+  for (let k = 0; k < n; k++) colptr[m.indices[k] + 1]++;
+  for (let c = 0; c < m.nCols; c++) colptr[c + 1] += colptr[c];
+  const next = colptr.slice(0, m.nCols);
+  const rowOf = new Uint32Array(n);
+  const posOf = new Uint32Array(n);
+  for (let r = 0; r < m.nRows; r++) {
+    for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) {
+      const d = next[m.indices[k]]++;
+      rowOf[d] = r;
+      posOf[d] = k;
+    }
+  }
+  return { colptr, rowOf, posOf };
+}
+
+/**
+ * The columns `cols` of `m`, in that order (-1 gives an empty column; each source column at most
+ * once). Columns stay ascending within each row (the CSR convention) by a counting sort over the
+ * new columns: O(nnz + columns), no per-row sorting.
+ */
+export function selectColumns(m: Csr, cols: ArrayLike<number>): Csr {
+  const nNew = cols.length;
+  const toNew = new Int32Array(m.nCols).fill(-1);
+  for (let j = 0; j < nNew; j++) {
+    const c = cols[j];
+    if (c >= m.nCols) throw new Error(`selectColumns: column ${c} of a ${m.nCols}-column matrix`);
+    if (c >= 0) toNew[c] = j;
+  }
+  // Pass 1: entries per new column; pass 2: scatter (row-ascending within each column).
+  const colptr = new Uint32Array(nNew + 1);
+  const rowCount = new Uint32Array(m.nRows + 1);
+  for (let r = 0; r < m.nRows; r++) {
+    for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) {
+      const j = toNew[m.indices[k]];
+      if (j >= 0) {
+        colptr[j + 1]++;
+        rowCount[r + 1]++;
+      }
+    }
+  }
+  for (let j = 0; j < nNew; j++) colptr[j + 1] += colptr[j];
+  const kept = colptr[nNew];
+  const colRow = new Uint32Array(kept);
+  const colVal = new Float32Array(kept);
+  const next = colptr.slice(0, nNew);
+  for (let r = 0; r < m.nRows; r++) {
+    for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) {
+      const j = toNew[m.indices[k]];
+      if (j < 0) continue;
+      const d = next[j]++;
+      colRow[d] = r;
+      colVal[d] = m.data[k];
+    }
+  }
+  // Transpose back: walking columns in order fills each row with ascending columns.
+  const indptr = new Uint32Array(m.nRows + 1);
+  for (let r = 0; r < m.nRows; r++) indptr[r + 1] = indptr[r] + rowCount[r + 1];
+  const fill = indptr.slice(0, m.nRows);
+  const indices = new Uint32Array(kept);
+  const data = new Float32Array(kept);
+  for (let j = 0; j < nNew; j++) {
+    for (let d = colptr[j]; d < colptr[j + 1]; d++) {
+      const at = fill[colRow[d]]++;
+      indices[at] = j;
+      data[at] = colVal[d];
+    }
+  }
+  return { nRows: m.nRows, nCols: nNew, indptr, indices, data };
+}

@@ -1,0 +1,199 @@
+/**
+ * What an expression matrix holds (raw counts, log-normalised values, or scaled values), and the
+ * normalisation scNym expects: `ln(1 + 1e6 * x / total)` per cell ("log1p CPM", natural log).
+ *
+ * The check scans every stored value once (cheap next to reading the file), so NaN/Inf are found
+ * wherever they are, and the classification is exact rather than sampled.
+ */
+import { type Csr, nnz } from "./csr.ts";
+import { ScnymError } from "../util/errors.ts";
+
+/** What a matrix looks like. */
+export type MatrixKind = "counts" | "log1p" | "scaled";
+
+/** How the model input was derived from the file's matrix (recorded in outputs and model files). */
+export type Normalisation = "counts->log1p_cpm" | "log_normalised_as_is";
+
+/** ln(1e6 + 1): the largest value log1p-CPM can take (one cell with all counts in one gene). */
+export const LOG1P_CPM_MAX = Math.log1p(1e6);
+
+/** Running statistics over stored values; feed it chunks with `add`, then `classify`. */
+export class ValueStats {
+  /** Stored values seen (explicit zeros included). */
+  count = 0;
+  nonZero = 0;
+  min = Infinity;
+  max = -Infinity;
+  negatives = 0;
+  nonIntegers = 0;
+  nonFinite = 0;
+  /** Position (in the order values were added) of the first NaN/Inf, or -1. */
+  firstNonFinite = -1;
+
+  /** Folds `values` into the statistics. */
+  add(values: ArrayLike<number>): this {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (!Number.isFinite(v)) {
+        if (this.firstNonFinite < 0) this.firstNonFinite = this.count + i;
+        this.nonFinite++;
+        continue;
+      }
+      if (v < this.min) this.min = v;
+      if (v > this.max) this.max = v;
+      if (v !== 0) this.nonZero++;
+      if (v < 0) this.negatives++;
+      if (v !== Math.round(v)) this.nonIntegers++;
+    }
+    this.count += values.length;
+    return this;
+  }
+
+  /**
+   * `scaled` if any value is negative (z-scored data: the model cannot use it), `counts` if all
+   * values are non-negative integers, `log1p` otherwise (non-negative, non-integer).
+   */
+  kind(): MatrixKind {
+    if (this.negatives > 0) return "scaled";
+    if (this.nonIntegers === 0) return "counts";
+    return "log1p";
+  }
+
+  /** True when a log1p matrix stays within log1p-CPM's range (max <= ln(1e6 + 1)). */
+  inLog1pCpmRange(): boolean {
+    return this.max <= LOG1P_CPM_MAX + 1e-3;
+  }
+
+  /** A short human description, e.g. `raw counts (max 3828)`. */
+  describe(): string {
+    if (this.count === 0 || this.nonZero === 0) return "all zero";
+    const range = `min ${fmt(this.min)}, max ${fmt(this.max)}`;
+    switch (this.kind()) {
+      case "counts":
+        return `raw counts (integers, max ${fmt(this.max)})`;
+      case "log1p":
+        return this.inLog1pCpmRange()
+          ? `log-normalised (${range})`
+          : `log-normalised, above the log1p-CPM range (${range})`;
+      case "scaled":
+        return `scaled (negative values: ${range})`;
+    }
+  }
+}
+
+function fmt(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+}
+
+/** Statistics of all stored values of `m`. */
+export function matrixStats(m: Csr): ValueStats {
+  return new ValueStats().add(m.data.subarray(0, nnz(m)));
+}
+
+/** Where a matrix came from, for messages. */
+export interface MatrixOrigin {
+  /** File path. */
+  file: string;
+  /** `X`, `raw/X`, `layers/<name>`, ... */
+  matrix: string;
+  /** Other matrices in the same file that hold counts or log data (suggested when refusing). */
+  alternatives?: string[];
+}
+
+/**
+ * Validates a matrix for training/prediction and says what it holds. One-line `ScnymError`s for:
+ * an empty matrix (no cells, no genes or no non-zero value), NaN/Inf (naming the cell and gene
+ * position), and scaled data (naming `raw` or a layer to use instead when the file has one).
+ */
+export function checkMatrix(m: Csr, origin: MatrixOrigin): ValueStats {
+  const where = `${origin.file}: ${origin.matrix}`;
+  if (m.nRows === 0 || m.nCols === 0) {
+    throw new ScnymError(`${where} is empty (${m.nRows} cells x ${m.nCols} genes)`);
+  }
+  const stats = matrixStats(m);
+  if (stats.nonFinite > 0) {
+    const k = stats.firstNonFinite;
+    const row = rowOf(m, k);
+    throw new ScnymError(
+      `${where} has ${stats.nonFinite} NaN/Inf value(s), first at cell ${row} gene ${
+        m.indices[k]
+      } (${m.data[k]}); remove or fix them`,
+    );
+  }
+  if (stats.nonZero === 0) {
+    throw new ScnymError(`${where} holds no non-zero value (${m.nRows} x ${m.nCols})`);
+  }
+  if (stats.kind() === "scaled") {
+    const alt = origin.alternatives ?? [];
+    const hint = alt.length
+      ? `use ${alt.map((a) => (a === "raw/X" ? "raw (raw/X)" : a)).join(" or ")} instead`
+      : "give counts or log-normalised data instead (e.g. adata.raw or a counts layer)";
+    throw new ScnymError(
+      `${where} is scaled (negative values, min ${fmt(stats.min)}): scNym needs counts or ` +
+        `log-normalised data; ${hint}`,
+    );
+  }
+  return stats;
+}
+
+function rowOf(m: Csr, k: number): number {
+  let lo = 0;
+  let hi = m.nRows - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (m.indptr[mid] <= k) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * `ln(1 + 1e6 * x / total)` per cell, in float64 then stored as float32. Same sparsity pattern;
+ * cells with zero total stay all-zero (no NaN).
+ */
+export function log1pCpm(m: Csr): Csr {
+  const data = new Float32Array(nnz(m));
+  for (let r = 0; r < m.nRows; r++) {
+    const a = m.indptr[r];
+    const b = m.indptr[r + 1];
+    let total = 0;
+    for (let k = a; k < b; k++) total += m.data[k];
+    if (total <= 0) continue;
+    const scale = 1e6 / total;
+    for (let k = a; k < b; k++) data[k] = Math.log1p(m.data[k] * scale);
+  }
+  return { nRows: m.nRows, nCols: m.nCols, indptr: m.indptr, indices: m.indices, data };
+}
+
+/** The model input and how it was obtained. */
+export interface Normalised {
+  X: Csr;
+  normalisation: Normalisation;
+  /** What the input held. */
+  stats: ValueStats;
+  /** Warnings for the user (log data used as-is, values above the log1p-CPM range). */
+  warnings: string[];
+}
+
+/**
+ * Makes a checked matrix ready for the model: counts become log1p-CPM; log-normalised data is used
+ * as-is with a warning (we cannot undo someone else's normalisation); scaled data is refused.
+ */
+export function normaliseForModel(m: Csr, origin: MatrixOrigin): Normalised {
+  const stats = checkMatrix(m, origin);
+  const where = `${origin.file}: ${origin.matrix}`;
+  if (stats.kind() === "counts") {
+    return { X: log1pCpm(m), normalisation: "counts->log1p_cpm", stats, warnings: [] };
+  }
+  const warnings = [
+    `${where} is already log-normalised (max ${fmt(stats.max)}); using it as-is, ` +
+    `not renormalised to log1p-CPM`,
+  ];
+  if (!stats.inLog1pCpmRange()) {
+    warnings.push(
+      `${where}: max ${fmt(stats.max)} exceeds ln(1e6+1) = ${fmt(LOG1P_CPM_MAX)}, so it is not ` +
+        `log1p-CPM; train and query should be normalised the same way`,
+    );
+  }
+  return { X: m, normalisation: "log_normalised_as_is", stats, warnings };
+}

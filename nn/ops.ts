@@ -1,0 +1,188 @@
+/**
+ * Differentiable ops: each runs its forward kernels now and records its backward kernels on the
+ * tape. Together they express scNym's networks; see `nn/model.ts`.
+ */
+import {
+  axpy,
+  dropoutRelu as dropoutReluKernel,
+  dropoutReluBackward,
+  gradReverseBackward,
+  relu as reluKernel,
+  reluBackward,
+} from "../kernels/activation.ts";
+import {
+  batchNormEval,
+  batchNormEvalBackward,
+  type BatchNormState,
+  batchNormTrain,
+  batchNormTrainBackward,
+} from "../kernels/batchnorm.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { type MixPlan, mixRows, mixRowsBackward } from "../kernels/mixmatch.ts";
+import { sumCols } from "../kernels/reduce.ts";
+import { type GpuCsr, spmm, spmmTransposed } from "../kernels/sparse.ts";
+import type { Tensor } from "../runtime/runtime.ts";
+import { type Param, type Tape, Var } from "./tape.ts";
+
+/** y = x W + b, with W stored [in, out]. */
+export function linear(t: Tape, x: Var, W: Param, b: Param): Var {
+  const y = new Var(matmul(t.rt, x.value, W.value, { bias: b.value }), t.needsGrad(x, W, b));
+  if (y.requiresGrad) {
+    t.record(() => {
+      const dy = y.grad!;
+      matmul(t.rt, x.value, dy, { transA: true, out: W.grad, accumulate: true });
+      sumCols(t.rt, dy, { out: b.grad, accumulate: true });
+      if (x.requiresGrad) {
+        t.setGrad(x, matmul(t.rt, dy, W.value, { transB: true, ...t.gradSlot(x) }));
+      }
+    });
+  }
+  return y;
+}
+
+/**
+ * y = X W + b for a sparse CSR input X (the gene-expression layer). With `input`, X's dense
+ * gradient dX = dY W^T is also computed into `input.grad` (saliency); X itself is data.
+ */
+export function sparseLinear(
+  t: Tape,
+  x: GpuCsr,
+  W: Param,
+  b: Param,
+  input?: Var,
+): Var {
+  const y = new Var(spmm(t.rt, x, W.value, { bias: b.value }), t.needsGrad(W, b, input));
+  if (y.requiresGrad) {
+    t.record(() => {
+      const dy = y.grad!;
+      spmmTransposed(t.rt, x, dy, { out: W.grad, accumulate: true });
+      sumCols(t.rt, dy, { out: b.grad, accumulate: true });
+      if (input) {
+        t.setGrad(input, matmul(t.rt, dy, W.value, { transB: true, ...t.gradSlot(input) }));
+      }
+    });
+  }
+  return y;
+}
+
+/** A BatchNorm1d layer: learned scale/shift (parameters) and running statistics (state). */
+export interface BatchNormLayer {
+  gamma: Param;
+  beta: Param;
+  runningMean: Tensor;
+  runningVar: Tensor;
+}
+
+function bnState(bn: BatchNormLayer): BatchNormState {
+  return {
+    gamma: bn.gamma.value,
+    beta: bn.beta.value,
+    runningMean: bn.runningMean,
+    runningVar: bn.runningVar,
+  };
+}
+
+/**
+ * BatchNorm1d: batch statistics (and a running-statistics update) when training, running
+ * statistics otherwise. Both modes are differentiable.
+ */
+export function batchNorm(t: Tape, x: Var, bn: BatchNormLayer, training: boolean): Var {
+  const rt = t.rt;
+  if (!training) {
+    const y = new Var(batchNormEval(rt, x.value, bnState(bn)), t.needsGrad(x));
+    if (y.requiresGrad) {
+      t.record(() => {
+        t.setGrad(
+          x,
+          batchNormEvalBackward(rt, y.grad!, bn.gamma.value, bn.runningVar, t.gradSlot(x)),
+        );
+      });
+    }
+    return y;
+  }
+  const fwd = batchNormTrain(rt, x.value, bnState(bn));
+  const y = new Var(fwd.y, t.needsGrad(x, bn.gamma, bn.beta));
+  if (y.requiresGrad) {
+    t.record(() => {
+      const { dx } = batchNormTrainBackward(rt, y.grad!, x.value, bn.gamma.value, fwd, {
+        dgamma: bn.gamma.grad,
+        dbeta: bn.beta.grad,
+        accumulate: true,
+      });
+      if (x.requiresGrad) t.addGrad(x, dx);
+      else dx.release();
+    });
+  }
+  return y;
+}
+
+/**
+ * relu(dropout(x)) in one kernel when training (`p` > 0, mask from `seed`/`stream`), plain ReLU
+ * otherwise. Backward honours the tape's guided-backprop switch.
+ */
+export function dropoutRelu(
+  t: Tape,
+  x: Var,
+  opts: { p: number; seed: number; stream: number; training: boolean },
+): Var {
+  const rt = t.rt;
+  const drop = opts.training && opts.p > 0;
+  const out = drop
+    ? dropoutReluKernel(rt, x.value, { p: opts.p, seed: opts.seed, stream: opts.stream })
+    : reluKernel(rt, x.value);
+  const y = new Var(out, t.needsGrad(x));
+  if (y.requiresGrad) {
+    t.record(() => {
+      const slot = { ...t.gradSlot(x), guided: t.guided };
+      t.setGrad(
+        x,
+        drop
+          ? dropoutReluBackward(rt, y.value, y.grad!, opts.p, slot)
+          : reluBackward(rt, y.value, y.grad!, slot),
+      );
+    });
+  }
+  return y;
+}
+
+/**
+ * Gradient reversal: identity forward, -weight * gradient backward, so the layers before it
+ * learn to fool whatever is trained after it (the domain adversary).
+ */
+export function gradReverse(t: Tape, x: Var, weight: number): Var {
+  const y = new Var(x.value, t.needsGrad(x));
+  if (y.requiresGrad) {
+    t.record(() => t.setGrad(x, gradReverseBackward(t.rt, y.grad!, weight, t.gradSlot(x))));
+  }
+  return y;
+}
+
+/** MixUp of the rows of `x` by `plan`, split after `nTop` rows (see `kernels/mixmatch.ts`). */
+export function mix(t: Tape, x: Var, plan: MixPlan, nTop: number): { top: Var; bottom: Var } {
+  const { top, bottom } = mixRows(t.rt, x.value, plan, nTop);
+  const need = t.needsGrad(x);
+  const vt = new Var(top, need);
+  const vb = new Var(bottom, need);
+  if (need) {
+    t.record(() => {
+      // A half that no loss reached has no gradient; zeros stand in for it.
+      const dt = vt.grad ?? t.rt.full(top.shape, 0);
+      const db = vb.grad ?? t.rt.full(bottom.shape, 0);
+      t.setGrad(x, mixRowsBackward(t.rt, dt, db, plan, t.gradSlot(x)));
+    });
+  }
+  return { top: vt, bottom: vb };
+}
+
+/** The first `rows` rows of `x` (a view: no copy); backward adds into those rows' gradient. */
+export function prefixRows(t: Tape, x: Var, rows: number): Var {
+  const cols = x.value.cols;
+  const y = new Var(x.value.view([rows, cols]), t.needsGrad(x));
+  if (y.requiresGrad) {
+    t.record(() => {
+      x.grad ??= t.rt.full(x.value.shape, 0, "f32", "prefixRows");
+      axpy(t.rt, 1, y.grad!, x.grad.view([rows, cols]));
+    });
+  }
+  return y;
+}

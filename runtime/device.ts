@@ -1,0 +1,73 @@
+/**
+ * Getting a GPUDevice, with every limit the adapter offers requested explicitly (a device gets
+ * WebGPU's small defaults otherwise) and failures explained instead of a bare `null`.
+ */
+import { ScnymError } from "../util/errors.ts";
+
+/** The adapter and device a runtime works on. */
+export interface Gpu {
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  /** Human-readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  description: string;
+  /** True for software adapters (Mesa llvmpipe/lavapipe, SwiftShader). */
+  isFallback: boolean;
+}
+
+/** Every numeric limit the adapter reports, so the device may use the adapter's full range. */
+function adapterLimits(adapter: GPUAdapter): Record<string, number> {
+  const out: Record<string, number> = {};
+  const proto = Object.getPrototypeOf(adapter.limits);
+  for (const key of Object.keys(Object.getOwnPropertyDescriptors(proto))) {
+    const v = (adapter.limits as unknown as Record<string, unknown>)[key];
+    if (typeof v === "number") out[key] = v;
+  }
+  return out;
+}
+
+function noAdapterMessage(): string {
+  const backend = Deno.env.get("DENO_WEBGPU_BACKEND");
+  return [
+    "no WebGPU adapter found: navigator.gpu.requestAdapter() returned null" +
+    ` (DENO_WEBGPU_BACKEND=${backend ?? "<unset>"}).`,
+    "On a machine without a GPU, install Mesa's software adapter and retry:",
+    "  apt-get install libgl1-mesa-dri            (llvmpipe, Deno's default GL backend)",
+    "  apt-get install mesa-vulkan-drivers        (lavapipe; then set DENO_WEBGPU_BACKEND=vulkan)",
+    "With a GPU, check its driver; DENO_WEBGPU_BACKEND=vulkan|gl|metal|dx12 picks the backend.",
+  ].join("\n");
+}
+
+/** Requests an adapter and a device with the adapter's own limits. Throws a `ScnymError` if none. */
+export async function requestGpu(
+  opts: { powerPreference?: GPUPowerPreference } = {},
+): Promise<Gpu> {
+  if (typeof navigator === "undefined" || !("gpu" in navigator) || !navigator.gpu) {
+    throw new ScnymError(
+      "this Deno has no WebGPU (navigator.gpu is undefined); use Deno 2.x (e.g. `npx -y deno@2.9.6`)",
+    );
+  }
+  const adapter = await navigator.gpu.requestAdapter({
+    powerPreference: opts.powerPreference ?? "high-performance",
+  });
+  if (!adapter) throw new ScnymError(noAdapterMessage());
+  let device: GPUDevice;
+  try {
+    // Timestamp queries let `Runtime.profile` time each kernel; optional everywhere.
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
+      ? ["timestamp-query"]
+      : [];
+    device = await adapter.requestDevice({
+      requiredLimits: adapterLimits(adapter),
+      requiredFeatures,
+    });
+  } catch (e) {
+    throw new ScnymError(`WebGPU adapter found but requestDevice failed: ${(e as Error).message}`);
+  }
+  const info = adapter.info;
+  return {
+    adapter,
+    device,
+    description: info.description || `${info.vendor} ${info.device}`.trim() || "unknown adapter",
+    isFallback: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+  };
+}

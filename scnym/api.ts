@@ -1,0 +1,136 @@
+/**
+ * The library counterparts of `scnym train` and `scnym predict`: from file names to a trained
+ * model or to predictions, with the same checks and reports as the command line.
+ */
+import {
+  alignGenes,
+  type AlignOptions,
+  applyAlignment,
+  type GeneAlignment,
+} from "../data/align.ts";
+import type { Csr } from "../data/csr.ts";
+import { normaliseForModel } from "../data/normalize.ts";
+import type { AnnData } from "../io/anndata.ts";
+import { readExpression } from "../io/read.ts";
+import { Runtime } from "../runtime/runtime.ts";
+import type { Progress } from "../util/progress.ts";
+import { type ConfigOverrides, resolveConfig, type ScnymConfig } from "./config.ts";
+import { type LoadedTraining, loadTrainingData, type TrainingInputs } from "./inputs.ts";
+import { type LoadedModel, loadTrainedModel, predictCells, type Prediction } from "./predict.ts";
+import { train, type TrainOptions, type TrainResult } from "./train.ts";
+
+/** Options of `trainFromFiles`. */
+export interface TrainFromFilesOptions
+  extends TrainingInputs, Pick<TrainOptions, "onEpoch" | "profileEpoch"> {
+  /** A resolved configuration, or the name of one (default `default`) ... */
+  config?: string | ScnymConfig;
+  /** ... deep-merged with these overrides (with a name only). */
+  overrides?: ConfigOverrides;
+  seed?: number;
+  /** Model file to write (the best model so far is kept there during training). */
+  out?: string;
+  rt?: Runtime;
+  progress?: Progress;
+  signal?: AbortSignal;
+  /** Called once the data are read (before training), e.g. to show their warnings. */
+  onLoaded?: (loaded: LoadedTraining) => void;
+}
+
+/** Reads the inputs and trains; returns the training result and the loaded data. */
+export async function trainFromFiles(
+  opts: TrainFromFilesOptions,
+): Promise<{ result: TrainResult; loaded: LoadedTraining; config: ScnymConfig; rt: Runtime }> {
+  const config = typeof opts.config === "object"
+    ? opts.config
+    : resolveConfig(opts.config ?? "default", opts.overrides);
+  const loaded = await loadTrainingData(opts);
+  opts.onLoaded?.(loaded);
+  const rt = opts.rt ?? await Runtime.create();
+  const result = await train(loaded.set, {
+    config,
+    seed: opts.seed ?? 0,
+    rt,
+    checkpointPath: opts.out,
+    progress: opts.progress,
+    signal: opts.signal,
+    onEpoch: opts.onEpoch,
+    profileEpoch: opts.profileEpoch,
+  });
+  return { result, loaded, config, rt };
+}
+
+/** Options of `predictFile`. */
+export interface PredictFileOptions extends AlignOptions {
+  /** A model file path, or a model already loaded on `rt`. */
+  model: string | LoadedModel;
+  query: string;
+  matrix?: string;
+  /** Labels CSV/TSV to attach to a 10x query (barcode column first). */
+  queryLabels?: string;
+  /** Overrides the model's own `Unknown` threshold (null: none). */
+  unknownThreshold?: number | null;
+  rt?: Runtime;
+  progress?: Progress;
+}
+
+/** What `predictFile` returns. */
+export interface PredictFileResult {
+  prediction: Prediction;
+  loaded: LoadedModel;
+  /** The query as read (before normalisation and gene alignment). */
+  query: AnnData;
+  /** The normalised query over the model's genes, as the model saw it. */
+  X: Csr;
+  alignment: GeneAlignment;
+  normalisation: string;
+  warnings: string[];
+  threshold: number | null;
+  rt: Runtime;
+}
+
+/**
+ * Labels every cell of a query file: normalises it as the training data was, looks up the
+ * model's genes (refusing below `minFraction`, default 0.8), predicts in eval mode.
+ */
+export async function predictFile(opts: PredictFileOptions): Promise<PredictFileResult> {
+  const rt = opts.rt ?? await Runtime.create();
+  const loaded = typeof opts.model === "string"
+    ? await loadTrainedModel(rt, opts.model)
+    : opts.model;
+  const { header } = loaded;
+  const input = await readExpression(opts.query, { matrix: opts.matrix, labels: opts.queryLabels });
+  const q = input.data;
+  const norm = normaliseForModel(q.X, {
+    file: opts.query,
+    matrix: q.matrix,
+    alternatives: input.alternatives,
+  });
+  const warnings = [...norm.warnings];
+  if (norm.normalisation !== header.normalisation) {
+    warnings.push(
+      `the model was trained on ${header.normalisation} data but the query is ` +
+        `${norm.normalisation}: predictions may be off`,
+    );
+  }
+  const alignment = alignGenes(header.genes, q.var.index, { queryName: opts.query, ...opts });
+  const X = applyAlignment(norm.X, alignment);
+  const threshold = opts.unknownThreshold !== undefined
+    ? opts.unknownThreshold
+    : header.config.predict?.unknownThreshold ?? null;
+  const prediction = await predictCells(rt, loaded.model, X, {
+    classes: header.classes,
+    unknownThreshold: threshold,
+    progress: opts.progress,
+  });
+  return {
+    prediction,
+    loaded,
+    query: q,
+    X,
+    alignment,
+    normalisation: norm.normalisation,
+    warnings,
+    threshold,
+    rt,
+  };
+}

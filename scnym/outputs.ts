@@ -1,0 +1,64 @@
+/**
+ * Writing predictions where users want them: a copy of the query `.h5ad` with scNym's fields
+ * (`obs/scNym`, `obs/scNym_confidence`, `obsm/X_scnym`, `uns/scNym_probabilities`, run facts in
+ * `uns/scNym_run`), or a CSV/TSV table.
+ */
+import { type Predictions, type RunInfo, writePredictions } from "../io/h5ad_write.ts";
+import { writePredictionTable } from "../io/table.ts";
+import type { Prediction } from "./predict.ts";
+
+/** The writers' view of a prediction: class indices, plus the label column when it differs. */
+export function writablePrediction(p: Prediction): Predictions {
+  const C = p.classes.length;
+  const n = p.confidence.length;
+  const predicted = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < C; c++) {
+      if (p.probabilities[i * C + c] > p.probabilities[i * C + best]) best = c;
+    }
+    predicted[i] = best;
+  }
+  const categories = [...p.classes];
+  const codes = Int32Array.from(p.labels, (l, i) => {
+    if (l === p.classes[predicted[i]]) return predicted[i];
+    let k = categories.indexOf(l);
+    if (k < 0) k = categories.push(l) - 1;
+    return k;
+  });
+  const out: Predictions = {
+    classes: p.classes,
+    predicted,
+    confidence: p.confidence,
+    probabilities: p.probabilities,
+    embedding: { data: p.embedding, dim: p.hidden },
+  };
+  if (categories.length > C) out.labels = { codes, categories };
+  return out;
+}
+
+/** True when `path` names a CSV/TSV table rather than an `.h5ad`. */
+export function isTablePath(path: string): boolean {
+  return /\.(csv|tsv|txt)$/i.test(path);
+}
+
+/**
+ * Writes predictions of every cell of `sourceFile` (in its order) to `outPath`: a table for
+ * .csv/.tsv/.txt, else a copy of the source `.h5ad` with the predictions added. Returns warnings.
+ */
+export async function writePredictionOutput(
+  outPath: string,
+  sourceFile: string,
+  cellNames: string[],
+  pred: Prediction,
+  run: RunInfo,
+  opts: { overwrite?: boolean } = {},
+): Promise<string[]> {
+  const w = writablePrediction(pred);
+  if (isTablePath(outPath)) {
+    await writePredictionTable(outPath, cellNames, w, { overwrite: opts.overwrite });
+    return [];
+  }
+  return (await writePredictions(sourceFile, outPath, w, run, { overwrite: opts.overwrite }))
+    .warnings;
+}

@@ -1,0 +1,155 @@
+/**
+ * Prediction with a trained model: eval-mode passes over chunks of cells, returning labels,
+ * confidence (the largest class probability), every class probability and the embedding.
+ */
+import { type Csr, selectRows } from "../data/csr.ts";
+import { softmax } from "../kernels/softmax.ts";
+import { type GpuCsr, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
+import { ScnymModel } from "../nn/model.ts";
+import { Tape } from "../nn/tape.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { ScnymError } from "../util/errors.ts";
+import { Progress } from "../util/progress.ts";
+import { loadModel, type ModelHeader } from "./model_file.ts";
+import { EVAL_CHUNK } from "./train.ts";
+
+/** The label given to cells below the confidence threshold. */
+export const UNKNOWN = "Unknown";
+
+/** Per-cell outputs of a model. */
+export interface Prediction {
+  classes: string[];
+  /** Predicted class per cell (`Unknown` below the threshold, when one is set). */
+  labels: string[];
+  /** Largest class probability per cell. */
+  confidence: Float32Array;
+  /** Class probabilities, cells x classes, row-major. */
+  probabilities: Float32Array;
+  /** The learned embedding (last hidden layer, post-ReLU), cells x hidden, row-major. */
+  embedding: Float32Array;
+  hidden: number;
+  /** The threshold used for `Unknown` (null: none). */
+  unknownThreshold: number | null;
+}
+
+/** A model file loaded onto the GPU. */
+export interface LoadedModel {
+  model: ScnymModel;
+  header: ModelHeader;
+}
+
+/** Loads and checks a model file, rebuilding the network from the *saved* configuration. */
+export async function loadTrainedModel(rt: Runtime, path: string): Promise<LoadedModel> {
+  const file = await loadModel(path);
+  const h = file.header;
+  const c = h.config;
+  if (!c?.model) throw new ScnymError(`${path}: model file has no model configuration`);
+  const model = ScnymModel.fromTensors(
+    rt,
+    {
+      genes: h.genes.length,
+      classes: h.classes.length,
+      hidden: c.model.hidden,
+      layers: c.model.layers,
+      dropout: c.model.dropout,
+      domains: h.domains.length,
+      adversaryHidden: c.model.adversaryHidden,
+    },
+    file.tensors,
+    path,
+  );
+  return { model, header: h };
+}
+
+/** Logits and embedding of one chunk in eval mode; the caller releases nothing (scoped). */
+async function forwardChunk(
+  rt: Runtime,
+  model: ScnymModel,
+  x: GpuCsr,
+): Promise<{ probs: Float32Array; embedding: Float32Array }> {
+  const [probs, emb] = rt.scope(() => {
+    const tape = new Tape(rt, false);
+    const mode = { training: false, seed: 0, stream: 0 };
+    const e = model.trunk(tape, model.inputLayer(tape, x), mode);
+    const z = model.classify(tape, e);
+    return [softmax(rt, z.value), e.value];
+  });
+  const [p, e] = await rt.readAll([probs, emb]);
+  probs.release();
+  emb.release();
+  return { probs: p as Float32Array, embedding: e as Float32Array };
+}
+
+/**
+ * Predicts every row of `X` (normalised like the training data, columns = the model's genes).
+ * `unknownThreshold` labels cells below that confidence `Unknown`.
+ */
+export async function predictCells(
+  rt: Runtime,
+  model: ScnymModel,
+  X: Csr,
+  opts: { classes: string[]; unknownThreshold?: number | null; progress?: Progress },
+): Promise<Prediction> {
+  const { classes } = opts;
+  if (X.nCols !== model.shape.genes) {
+    throw new ScnymError(
+      `predict: ${X.nCols} genes in the query, the model has ${model.shape.genes}`,
+    );
+  }
+  const C = classes.length;
+  const H = model.shape.hidden;
+  const n = X.nRows;
+  const probabilities = new Float32Array(n * C);
+  const embedding = new Float32Array(n * H);
+  const progress = opts.progress ?? new Progress();
+  for (let a = 0; a < n; a += EVAL_CHUNK) {
+    const b = Math.min(n, a + EVAL_CHUNK);
+    const rows = Array.from({ length: b - a }, (_, i) => a + i);
+    const x = uploadCsr(rt, selectRows(X, rows));
+    const out = await forwardChunk(rt, model, x);
+    releaseCsr(x);
+    probabilities.set(out.probs, a * C);
+    embedding.set(out.embedding, a * H);
+    progress.update(`predicting: ${b}/${n} cells`);
+  }
+  progress.done();
+  const threshold = opts.unknownThreshold ?? null;
+  const confidence = new Float32Array(n);
+  const labels: string[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < C; c++) {
+      if (probabilities[i * C + c] > probabilities[i * C + best]) best = c;
+    }
+    confidence[i] = probabilities[i * C + best];
+    labels[i] = threshold !== null && confidence[i] < threshold ? UNKNOWN : classes[best];
+  }
+  return {
+    classes,
+    labels,
+    confidence,
+    probabilities,
+    embedding,
+    hidden: H,
+    unknownThreshold: threshold,
+  };
+}
+
+/** The prediction of the cells `rows` (in that order). */
+export function subsetPrediction(p: Prediction, rows: number[]): Prediction {
+  const C = p.classes.length;
+  const H = p.hidden;
+  const probabilities = new Float32Array(rows.length * C);
+  const embedding = new Float32Array(rows.length * H);
+  rows.forEach((r, k) => {
+    probabilities.set(p.probabilities.subarray(r * C, (r + 1) * C), k * C);
+    embedding.set(p.embedding.subarray(r * H, (r + 1) * H), k * H);
+  });
+  return {
+    ...p,
+    labels: rows.map((r) => p.labels[r]),
+    confidence: Float32Array.from(rows, (r) => p.confidence[r]),
+    probabilities,
+    embedding,
+  };
+}

@@ -1,0 +1,213 @@
+import assert from "@std/assert";
+import { cscView, type Csr, emptyCsr } from "../data/csr.ts";
+import {
+  releaseCsr,
+  spmm,
+  spmmRef,
+  spmmTransposed,
+  spmmTransposedRef,
+  uploadCsr,
+} from "../kernels/sparse.ts";
+import { ScnymError } from "../util/errors.ts";
+import { Rng } from "../util/rng.ts";
+import { assertClose, gpuTest, randn, testRuntime } from "./helpers.ts";
+
+/** f32 unit roundoff. */
+const U = 2 ** -24;
+
+/**
+ * Random CSR matrix: each entry present with probability `density` (sorted columns, values in
+ * (0, 3) like log1p-CPM), and every `emptyEvery`-th row forced empty.
+ */
+function randomCsr(rng: Rng, nRows: number, nCols: number, density: number, emptyEvery = 0): Csr {
+  const indptr = new Uint32Array(nRows + 1);
+  const indices: number[] = [];
+  const data: number[] = [];
+  for (let r = 0; r < nRows; r++) {
+    if (!(emptyEvery && r % emptyEvery === emptyEvery - 1)) {
+      for (let c = 0; c < nCols; c++) {
+        if (rng.uniform() < density) {
+          indices.push(c);
+          data.push(3 * rng.uniform() + 1e-3);
+        }
+      }
+    }
+    indptr[r + 1] = indices.length;
+  }
+  return {
+    nRows,
+    nCols,
+    indptr,
+    indices: Uint32Array.from(indices),
+    data: Float32Array.from(data),
+  };
+}
+
+/** Longest row and longest column: the most terms any output element sums. */
+function longest(m: Csr): number {
+  let len = 0;
+  for (let r = 0; r < m.nRows; r++) len = Math.max(len, m.indptr[r + 1] - m.indptr[r]);
+  const { colptr } = cscView(m);
+  for (let c = 0; c < m.nCols; c++) len = Math.max(len, colptr[c + 1] - colptr[c]);
+  return len;
+}
+
+/**
+ * Each output is an f32 running sum of at most L terms of size <= 3 * |normal|; as for the dense
+ * matmul (see tests/matmul_test.ts) its rounding error grows like u * L * term size, so
+ * 8 * 3 * u * L is far above it and far below one missing or wrong term.
+ */
+function sumTolerance(L: number) {
+  return { atol: 24 * U * Math.max(L, 1) + 1e-7, rtol: 4 * U };
+}
+
+// (rows, genes, N, density, every k-th row empty)
+const CASES: [number, number, number, number, number][] = [
+  [1, 50, 256, 0.3, 0],
+  [1, 20_000, 256, 0.05, 0],
+  [17, 300, 7, 0.3, 4],
+  [64, 2000, 256, 0.05, 3],
+  [40, 1000, 130, 0.01, 0],
+  [33, 500, 64, 0, 0],
+  [256, 20_000, 256, 0.05, 7],
+  [9, 13, 1, 0.5, 2],
+];
+
+Deno.test("uploadCsr round-trips the CSR arrays and the CSC view", gpuTest, async () => {
+  const rt = await testRuntime();
+  const rng = new Rng(1);
+  for (const m of [randomCsr(rng, 37, 211, 0.1, 5), emptyCsr(3, 4), randomCsr(rng, 1, 9, 1)]) {
+    const x = uploadCsr(rt, m, { withCsc: true });
+    const n = m.indptr[m.nRows];
+    assert.equal(x.nnz, n);
+    assert.deepEqual([x.nRows, x.nCols], [m.nRows, m.nCols]);
+    assert.deepEqual(await x.indptr.read(), m.indptr);
+    assert.deepEqual(await x.indices.read(), m.indices.subarray(0, n));
+    assert.deepEqual(await x.data.read(), m.data.subarray(0, n));
+    const v = cscView(m);
+    assert.deepEqual(await x.csc!.colptr.read(), v.colptr);
+    assert.deepEqual(await x.csc!.rowOf.read(), v.rowOf);
+    assert.deepEqual(await x.csc!.posOf.read(), v.posOf);
+    releaseCsr(x);
+    assert.ok(x.data.released && x.csc!.posOf.released);
+  }
+  const plain = uploadCsr(rt, randomCsr(rng, 4, 4, 0.5));
+  assert.equal(plain.csc, undefined);
+  releaseCsr(plain);
+});
+
+Deno.test("spmm and spmmTransposed match the float64 references", gpuTest, async () => {
+  const rt = await testRuntime();
+  const rng = new Rng(2);
+  for (const [rows, genes, N, density, emptyEvery] of CASES) {
+    const m = randomCsr(rng, rows, genes, density, emptyEvery);
+    const w = randn(rng, genes * N);
+    const bias = randn(rng, N);
+    const dy = randn(rng, rows * N);
+    const junk = randn(rng, genes * N);
+    const label = `${rows}x${genes} density ${density} N=${N}`;
+    const tol = sumTolerance(longest(m));
+    const x = uploadCsr(rt, m, { withCsc: true });
+    const [y, yb, dw, dwAcc] = rt.scope(() => {
+      const W = rt.upload(w, [genes, N]);
+      const DY = rt.upload(dy, [rows, N]);
+      // Pre-filled outputs: spmmTransposed must overwrite genes without entries with 0.
+      const out = rt.upload(junk, [genes, N]);
+      const acc = rt.upload(junk, [genes, N]);
+      return [
+        spmm(rt, x, W),
+        spmm(rt, x, W, { bias: rt.upload(bias) }),
+        spmmTransposed(rt, x, DY, { out }),
+        spmmTransposed(rt, x, DY, { out: acc, accumulate: true }),
+      ];
+    });
+    assertClose(await y.read(), spmmRef(m, w, N), tol, `spmm ${label}`);
+    assertClose(await yb.read(), spmmRef(m, w, N, bias), tol, `spmm+bias ${label}`);
+    assertClose(await dw.read(), spmmTransposedRef(m, dy, N), tol, `spmmT ${label}`);
+    assertClose(
+      await dwAcc.read(),
+      spmmTransposedRef(m, dy, N, junk),
+      tol,
+      `spmmT accumulate ${label}`,
+    );
+    for (const t of [y, yb, dw, dwAcc]) t.release();
+    releaseCsr(x);
+  }
+});
+
+Deno.test("spmm handles a 65,536-row chunk (atlas-scale streaming)", gpuTest, async () => {
+  const rt = await testRuntime();
+  const rng = new Rng(3);
+  const m = randomCsr(rng, 65_536, 40, 0.05, 11);
+  const N = 8;
+  const w = randn(rng, 40 * N);
+  const x = uploadCsr(rt, m);
+  const y = rt.scope(() => spmm(rt, x, rt.upload(w, [40, N])));
+  assertClose(await y.read(), spmmRef(m, w, N), sumTolerance(40), "spmm 65536 rows");
+  y.release();
+  releaseCsr(x);
+});
+
+Deno.test("spmmTransposed sees values changed in place on the GPU", gpuTest, async () => {
+  const rt = await testRuntime();
+  const rng = new Rng(4);
+  const m = randomCsr(rng, 20, 30, 0.2);
+  const N = 12;
+  const dy = randn(rng, 20 * N);
+  const x = uploadCsr(rt, m, { withCsc: true });
+  // Augmentation rewrites `data` on the GPU; the CSC view holds positions, not copies.
+  const changed = m.data.map((v, i) => (i % 3 === 0 ? 0 : 2 * v));
+  rt.write(x.data, changed);
+  const dw = rt.scope(() => spmmTransposed(rt, x, rt.upload(dy, [20, N])));
+  const expected = spmmTransposedRef({ ...m, data: changed }, dy, N);
+  assertClose(await dw.read(), expected, sumTolerance(20), "spmmT after in-place change");
+  dw.release();
+  releaseCsr(x);
+});
+
+Deno.test("sparse ops reject malformed input with ScnymError", gpuTest, async () => {
+  const rt = await testRuntime();
+  const rng = new Rng(5);
+  const isError = (...parts: string[]) => (e: unknown) =>
+    e instanceof ScnymError && parts.every((p) => e.message.includes(p));
+  const good = randomCsr(rng, 5, 6, 0.5);
+  assert.throws(
+    () => uploadCsr(rt, { ...good, indices: good.indices.map(() => 6) }),
+    isError("uploadCsr", "indices[0]", "nCols"),
+  );
+  const badPtr = Uint32Array.from([0, 2, 1, 3, 3, 3]);
+  assert.throws(() => uploadCsr(rt, { ...good, indptr: badPtr }), isError("uploadCsr", "row 1"));
+  assert.throws(
+    () => uploadCsr(rt, { ...good, indptr: good.indptr.subarray(0, 3) }),
+    isError("uploadCsr", "indptr", "nRows + 1"),
+  );
+  const x = uploadCsr(rt, good);
+  rt.scope(() => {
+    assert.throws(() => spmm(rt, x, rt.tensor([7, 4])), isError("spmm", "f32[6xN]", "f32[7x4]"));
+    assert.throws(
+      () => spmm(rt, x, rt.tensor([6, 4]), { bias: rt.tensor([3]) }),
+      isError("spmm", "bias", "4 values"),
+    );
+    assert.throws(() => spmmTransposed(rt, x, rt.tensor([5, 4])), isError("CSC view"));
+
+  });
+  releaseCsr(x);
+  const square = uploadCsr(rt, randomCsr(rng, 4, 4, 0.5));
+  rt.scope(() => {
+    const w = rt.tensor([4, 4]);
+    assert.throws(() => spmm(rt, square, w, { out: w }), isError("spmm", "inputs"));
+  });
+  releaseCsr(square);
+  const xc = uploadCsr(rt, good, { withCsc: true });
+  rt.scope(() => {
+    assert.throws(
+      () => spmmTransposed(rt, xc, rt.tensor([4, 4])),
+      isError("spmmTransposed", "f32[5xN]"),
+    );
+    assert.throws(
+      () => spmmTransposed(rt, xc, rt.tensor([5, 4]), { out: rt.tensor([5, 4]) }),
+      isError("spmmTransposed", "f32[6x4]"),
+    );
+  });
+  releaseCsr(xc);
+});
