@@ -7,6 +7,7 @@
  *   deno run -A bench/accuracy.ts [--tasks kang,sym_3pv2_5p,sym_5p_3pv1,pancreas]
  *                                 [--configs default,no_dan,no_ssl] [--seeds 0,1,2]
  *                                 [--report-dir DIR]  (HTML report of each run)
+ *                                 [--overrides JSON]  (deep-merged into every configuration)
  */
 import { parseArgs } from "node:util";
 import { selectRows } from "../data/csr.ts";
@@ -68,6 +69,8 @@ const args = parseArgs({
     seeds: { type: "string", default: "0,1,2" },
     "report-dir": { type: "string" },
     epochs: { type: "string" },
+    overrides: { type: "string" },
+    label: { type: "string" },
   },
 });
 const tasks = args.values.tasks!.split(",");
@@ -113,9 +116,13 @@ function summarise() {
   const out: Record<string, unknown> = {};
   for (const t of tasks) {
     for (const c of configs) {
-      const rs = runs.filter((r) => r.task === t && r.config === c) as Record<string, number>[];
+      const name = args.values.label ? `${c}+${args.values.label}` : c;
+      const rs = runs.filter((r) => r.task === t && r.config === name) as Record<
+        string,
+        number
+      >[];
       if (!rs.length) continue;
-      out[`${t}/${c}`] = {
+      out[`${t}/${name}`] = {
         seeds: rs.length,
         accuracy: mean(rs.map((r) => r.accuracy)),
         macroF1: mean(rs.map((r) => r.macroF1)),
@@ -176,7 +183,8 @@ for (const t of tasks) {
       const ev = report.evaluation!;
       const run = {
         task: t,
-        config,
+        config: args.values.label ? `${config}+${args.values.label}` : config,
+        overrides,
         seed,
         accuracy: ev.accuracy,
         macroF1: ev.macroF1,

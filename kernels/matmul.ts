@@ -323,7 +323,7 @@ ${store}
   const vec = (on: boolean) => on ? "vec4<f32>" : "f32";
   const name = `matmul_${v.transA ? "t" : "n"}${v.transB ? "t" : "n"}` +
     `${v.vecA ? "" : "_sa"}${v.vecB ? "" : "_sb"}${v.vecC ? "" : "_sc"}${v.kTail ? "_kt" : ""}` +
-    `${v.bias ? "_bias" : ""}${v.accumulate ? "_acc" : ""}`;
+    `${v.bias ? "_bias" : ""}${v.accumulate ? "_acc" : ""}_${tm}x${tn}`;
   const buffers: Record<string, { access: "read" | "rw"; type: string }> = {
     a: { access: "read", type: vec(v.vecA) },
     b: { access: "read", type: vec(v.vecB) },

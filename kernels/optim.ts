@@ -32,11 +32,15 @@ export const ADADELTA_DEFAULTS: Required<AdadeltaOptions> = {
   weightDecay: 1e-4,
 };
 
-const ADADELTA = elementwiseKernel({
-  name: "adadelta",
-  params: { lr: "f32", rho: "f32", eps: "f32", weightDecay: "f32" },
-  buffers: { grad: "read", param: "rw", sqAvg: "rw", accDelta: "rw" },
-  body: `
+/** The update, for a scalar or a vec4 element type (`T`). */
+function adadeltaKernel(vec4: boolean) {
+  const type = vec4 ? "vec4<f32>" : "f32";
+  const buf = (access: "read" | "rw") => ({ access, type });
+  return elementwiseKernel({
+    name: vec4 ? "adadelta_vec4" : "adadelta",
+    params: { lr: "f32", rho: "f32", eps: "f32", weightDecay: "f32" },
+    buffers: { grad: buf("read"), param: buf("rw"), sqAvg: buf("rw"), accDelta: buf("rw") },
+    body: `
   let g = grad[i] + p.weightDecay * param[i];
   let v = p.rho * sqAvg[i] + (1.0 - p.rho) * g * g;
   let u = accDelta[i];
@@ -44,7 +48,13 @@ const ADADELTA = elementwiseKernel({
   sqAvg[i] = v;
   accDelta[i] = p.rho * u + (1.0 - p.rho) * d * d;
   param[i] = param[i] - p.lr * d;`,
-});
+  });
+}
+
+// The update is memory-bound (4 loads, 3 stores per element): vec4 accesses let CPU adapters
+// move 16 bytes per lane per access instead of 4.
+const ADADELTA = adadeltaKernel(false);
+const ADADELTA_VEC4 = adadeltaKernel(true);
 
 /**
  * One Adadelta step on `param` with gradient `grad`, updating `param`, `sqAvg` (square_avg) and
@@ -77,7 +87,9 @@ export function adadeltaStep(
   }
   if (o.rho > 1) throw new ScnymError(`${op}: rho is ${o.rho}, expected <= 1`);
   expectNoAlias(op, { param, sqAvg, accDelta }, { grad });
-  runElementwise(rt, ADADELTA, param.size, { grad, param, sqAvg, accDelta }, o);
+  const vec4 = param.size % 4 === 0;
+  const n = vec4 ? param.size / 4 : param.size;
+  runElementwise(rt, vec4 ? ADADELTA_VEC4 : ADADELTA, n, { grad, param, sqAvg, accDelta }, o);
 }
 
 /** CPU reference of `adadeltaStep` (float64), updating the three arrays in place. */

@@ -14,7 +14,8 @@ Deno.test("adadeltaStep follows the float64 reference over many steps", gpuTest,
     { lr: 0.5, rho: 0.95, eps: 1e-4, weightDecay: 0 },
     { weightDecay: 0.1 },
   ];
-  for (const shape of [[1], [1, 1], [7, 3], [257, 65], [2000, 256]]) {
+  // [1], [7, 3] and [257, 65] take the scalar kernel, [4] and [2000, 256] the vec4 one.
+  for (const shape of [[1], [4], [1, 1], [7, 3], [257, 65], [2000, 256]]) {
     for (const opts of settings) {
       const n = shape.reduce((a, b) => a * b, 1);
       const p0 = randn(rng, n);

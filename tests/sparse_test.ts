@@ -189,7 +189,6 @@ Deno.test("sparse ops reject malformed input with ScnymError", gpuTest, async ()
       isError("spmm", "bias", "4 values"),
     );
     assert.throws(() => spmmTransposed(rt, x, rt.tensor([5, 4])), isError("CSC view"));
-
   });
   releaseCsr(x);
   const square = uploadCsr(rt, randomCsr(rng, 4, 4, 0.5));
@@ -210,4 +209,10 @@ Deno.test("sparse ops reject malformed input with ScnymError", gpuTest, async ()
     );
   });
   releaseCsr(xc);
+  // More rows than one dispatch can cover: the error says to split the call into chunks.
+  const tooMany = uploadCsr(rt, emptyCsr(rt.limits.maxComputeWorkgroupsPerDimension * 8 + 1, 3));
+  rt.scope(() => {
+    assert.throws(() => spmm(rt, tooMany, rt.tensor([3, 4])), isError("spmm", "chunks"));
+  });
+  releaseCsr(tooMany);
 });

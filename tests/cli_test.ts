@@ -1,0 +1,254 @@
+/**
+ * The command line end to end, as a user runs it (subprocesses of cli.ts on simulated data):
+ * simulate -> train -> predict -> evaluate, the bad inputs of the training issue, and Ctrl-C
+ * during training leaving a loadable model.
+ */
+import assert from "@std/assert";
+import { writeSimulation } from "../commands/simulate.ts";
+import { simulate } from "../data/simulate.ts";
+import { csrFromDense, csrToDense } from "../data/csr.ts";
+import { categoricalColumn, dataFrame } from "../io/anndata.ts";
+import { writeH5ad } from "../io/h5ad_write.ts";
+import { loadModel } from "../scnym/model_file.ts";
+import { readTable } from "../io/table.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+/** Runs `scnym ...args`; returns exit code and output. */
+async function scnym(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+const opts = { sanitizeResources: false, sanitizeOps: false } as const;
+const dir = await Deno.makeTempDir({ prefix: "scnym-cli-test-" });
+const data = `${dir}/sim.h5ad`;
+const sim = simulate({ cellsPerDomain: [300, 300], genes: 300, types: 4, seed: 3 });
+await writeSimulation(data, sim);
+
+/** Writes a variant of the simulated file with other cell types / values. */
+async function variant(
+  name: string,
+  edit: { cellType?: string[]; values?: (dense: Float32Array) => void },
+): Promise<string> {
+  const path = `${dir}/${name}.h5ad`;
+  const obs = dataFrame(sim.cellNames);
+  obs.columns.set("cell_type", categoricalColumn(edit.cellType ?? sim.cellType));
+  obs.columns.set("domain", categoricalColumn(sim.domain));
+  let X = sim.counts;
+  if (edit.values) {
+    const dense = csrToDense(X);
+    edit.values(dense);
+    X = csrFromDense(dense, X.nRows, X.nCols);
+  }
+  await writeH5ad(path, { X, obs, var: dataFrame(sim.geneNames) });
+  return path;
+}
+
+const fast = ["--config", `${dir}/fast.json`];
+await Deno.writeTextFile(
+  `${dir}/fast.json`,
+  JSON.stringify({ base: "default", train: { epochs: 4, batchSize: 64, minEpochs: 1 } }),
+);
+
+Deno.test("simulate -> train -> predict -> evaluate", opts, async () => {
+  const model = `${dir}/m.scnym`;
+  const train = await scnym(
+    "train",
+    "--reference",
+    data,
+    "--labels",
+    "cell_type",
+    "--target-where",
+    "domain=target",
+    "--out",
+    model,
+    "--seed",
+    "1",
+    ...fast,
+  );
+  assert.equal(train.code, 0, train.stderr);
+  const header = (await loadModel(model)).header;
+  assert.equal(header.seed, 1);
+  assert.equal(header.config.train.epochs, 4);
+  const summary = JSON.parse(await Deno.readTextFile(`${model}.json`));
+  assert.equal(summary.seed, 1);
+  assert.equal(summary.history.length, 4);
+
+  const pred = await scnym("predict", "--model", model, "--query", data, "--out", `${dir}/p.csv`);
+  assert.equal(pred.code, 0, pred.stderr);
+  assert.match(pred.stderr, /genes found: 300 \/ 300 model genes/);
+  const table = await readTable(`${dir}/p.csv`);
+  assert.equal(table.rows.length, 600);
+  assert.deepEqual(table.header.slice(0, 3), ["cell", "scNym", "confidence"]);
+
+  const ev = await scnym(
+    "evaluate",
+    "--predictions",
+    `${dir}/p.csv`,
+    "--truth-file",
+    data,
+    "--truth",
+    "cell_type",
+  );
+  assert.equal(ev.code, 0, ev.stderr);
+  const acc = Number(ev.stdout.match(/accuracy\s+([0-9.]+)/i)?.[1]);
+  // Four well-separated simulated types: even 4 epochs get most cells right.
+  assert.ok(acc > 0.8, ev.stdout);
+});
+
+Deno.test("training refuses bad inputs with one clear line and writes nothing", opts, async () => {
+  const cases: [string, string[], RegExp][] = [
+    [
+      "label column missing",
+      ["--reference", data, "--labels", "nope", "--target-where", "domain=target"],
+      /obs.*"nope"|nope.*not found/,
+    ],
+    [
+      "one labelled class",
+      [
+        "--reference",
+        await variant("oneclass", { cellType: sim.cellType.map(() => "T") }),
+        "--labels",
+        "cell_type",
+        "--target-where",
+        "domain=target",
+      ],
+      /one (cell type|class)/,
+    ],
+    [
+      "no labelled cells",
+      ["--reference", data, "--labels", "cell_type", "--target-where", "domain=source,target"],
+      /no labelled cells/,
+    ],
+    [
+      "missing labels",
+      [
+        "--reference",
+        await variant("missing", {
+          cellType: sim.cellType.map((t, i) => (i === 5 ? "" : t)),
+        }),
+        "--labels",
+        "cell_type",
+        "--target-where",
+        "domain=target",
+      ],
+      /missing for 1 reference cell/,
+    ],
+    [
+      "NaN in X",
+      [
+        "--reference",
+        await variant("nan", { values: (d) => d[17] = NaN }),
+        "--labels",
+        "cell_type",
+        "--target-where",
+        "domain=target",
+      ],
+      /NaN/,
+    ],
+    [
+      "missing file",
+      ["--reference", `${dir}/absent.h5ad`, "--labels", "cell_type"],
+      /not found/,
+    ],
+  ];
+  for (const [what, args, message] of cases) {
+    const out = `${dir}/bad-${what.replaceAll(" ", "_")}.scnym`;
+    const r = await scnym("train", ...args, "--out", out, ...fast, "--quiet");
+    assert.equal(r.code, 1, `${what}: exit ${r.code}\n${r.stderr}`);
+    assert.match(r.stderr, message, what);
+    assert.doesNotMatch(r.stderr, /^\s+at /m, `${what}: stack trace`);
+    assert.equal(
+      await Deno.stat(out).then(() => true, () => false),
+      false,
+      `${what}: wrote ${out}`,
+    );
+  }
+});
+
+Deno.test("fewer target cells than the batch size trains (no hang)", opts, async () => {
+  // Target: the target-domain cells of one type (~75) against a batch of 128 labelled cells.
+  await Deno.writeTextFile(
+    `${dir}/big_batch.json`,
+    JSON.stringify({ train: { epochs: 2, batchSize: 128, minEpochs: 0 } }),
+  );
+  const typ = sim.cellType[sim.domain.indexOf("target")];
+  const nTarget = sim.cellType.filter((t, i) => t === typ && sim.domain[i] === "target").length;
+  assert.ok(nTarget < 128, `${nTarget} target cells`);
+  const onlyTarget = await variant("onetype", {
+    cellType: sim.cellType.map((t, i) => sim.domain[i] === "target" ? (t === typ ? "T" : "X") : t),
+  });
+  const r = await scnym(
+    "train",
+    "--reference",
+    onlyTarget,
+    "--labels",
+    "cell_type",
+    "--reference-where",
+    "domain=source",
+    "--target-where",
+    "cell_type=T",
+    "--out",
+    `${dir}/small.scnym`,
+    "--config",
+    `${dir}/big_batch.json`,
+  );
+  assert.equal(r.code, 0, r.stderr);
+});
+
+Deno.test("Ctrl-C during training leaves the best model so far loadable", opts, async () => {
+  const model = `${dir}/interrupted.scnym`;
+  await Deno.writeTextFile(
+    `${dir}/long.json`,
+    JSON.stringify({ train: { epochs: 400, batchSize: 64, minEpochs: 0, patience: 1000 } }),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      CONFIG,
+      CLI,
+      "train",
+      "--reference",
+      data,
+      "--labels",
+      "cell_type",
+      "--target-where",
+      "domain=target",
+      "--out",
+      model,
+      "--config",
+      `${dir}/long.json`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Wait until a checkpoint exists, then interrupt.
+  const t0 = Date.now();
+  while (!(await Deno.stat(model).then(() => true, () => false))) {
+    if (Date.now() - t0 > 120_000) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill("SIGINT");
+  const out = await child.output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 130, stderr);
+  assert.match(stderr, /interrupted/);
+  const m = await loadModel(model);
+  assert.ok(m.header.genes.length === 300);
+  assert.equal(m.header.training.interrupted, true);
+});
+
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch { /* already gone */ }
+});
