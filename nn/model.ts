@@ -151,11 +151,26 @@ export class ScnymModel {
     return out;
   }
 
-  /** Reads every persistent tensor back to the host (for saving). */
+  /**
+   * Reads every persistent tensor back to the host (for saving), packed into one buffer first so
+   * the whole model costs a single readback.
+   */
   async download(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+    const named = [...this.namedTensors()];
+    const total = named.reduce((s, [, t]) => s + t.size, 0);
+    const packed = this.rt.tensor([total], "f32", "model download");
+    let offset = 0;
+    for (const [, t] of named) {
+      this.rt.copy(t, packed, offset);
+      offset += t.size;
+    }
+    const all = await packed.read() as Float32Array;
+    packed.release();
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [name, t] of this.namedTensors()) {
-      out.set(name, { shape: [...t.shape], data: await t.read() as Float32Array });
+    offset = 0;
+    for (const [name, t] of named) {
+      out.set(name, { shape: [...t.shape], data: all.subarray(offset, offset + t.size) });
+      offset += t.size;
     }
     return out;
   }

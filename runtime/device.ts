@@ -37,6 +37,21 @@ function noAdapterMessage(): string {
   ].join("\n");
 }
 
+/**
+ * Mesa's GL/EGL loader prints "error: XDG_RUNTIME_DIR is invalid or not set" on machines without
+ * a desktop session (servers, CI), which reads like a failure of ours; a private runtime dir
+ * silences it. Best effort: without env permission nothing changes.
+ */
+function quietMesa(): void {
+  try {
+    if (Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR")) {
+      Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "scnym-xdg-" }));
+    }
+  } catch {
+    // No --allow-env / --allow-write: the message stays, harmless.
+  }
+}
+
 /** Requests an adapter and a device with the adapter's own limits. Throws a `ScnymError` if none. */
 export async function requestGpu(
   opts: { powerPreference?: GPUPowerPreference } = {},
@@ -46,6 +61,7 @@ export async function requestGpu(
       "this Deno has no WebGPU (navigator.gpu is undefined); use Deno 2.x (e.g. `npx -y deno@2.9.6`)",
     );
   }
+  quietMesa();
   const adapter = await navigator.gpu.requestAdapter({
     powerPreference: opts.powerPreference ?? "high-performance",
   });

@@ -267,14 +267,22 @@ export class Runtime {
     ]);
   }
 
-  /** Records a copy of `src` into `dst` (element counts must match). */
-  copy(src: Tensor, dst: Tensor): void {
-    if (src.size !== dst.size) {
-      throw new ScnymError(`copy: ${src.describe()} into ${dst.describe()}`);
+  /**
+   * Records a copy of all of `src` into `dst`: with `dstOffset` (elements), into that part of a
+   * larger `dst`; otherwise the element counts must match.
+   */
+  copy(src: Tensor, dst: Tensor, dstOffset?: number): void {
+    const fits = dstOffset === undefined
+      ? src.size === dst.size
+      : dstOffset >= 0 && dstOffset + src.size <= dst.size;
+    if (!fits || src.dtype !== dst.dtype) {
+      throw new ScnymError(
+        `copy: ${src.describe()} into ${dst.describe()} at offset ${dstOffset ?? 0}`,
+      );
     }
     if (src.size === 0) return;
     this.#endPass();
-    this.#enc().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, src.size * 4);
+    this.#enc().copyBufferToBuffer(src.buffer, 0, dst.buffer, (dstOffset ?? 0) * 4, src.size * 4);
   }
 
   /**
@@ -594,7 +602,10 @@ export class Runtime {
     try {
       await Promise.race([staging.mapAsync(GPUMapMode.READ, 0, bytes), this.#lost]);
     } catch (e) {
-      throw this.#fatal ?? e;
+      throw this.#fatal ?? new ScnymError(
+        `GPU readback of ${t.describe()} failed (${(e as Error).message}); the GPU device may ` +
+          "have been lost or reset",
+      );
     }
     if (this.#fatal) throw this.#fatal;
     new Uint8Array(out.buffer).set(new Uint8Array(staging.getMappedRange(0, bytes)));

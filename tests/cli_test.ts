@@ -203,6 +203,37 @@ Deno.test("fewer target cells than the batch size trains (no hang)", opts, async
   assert.equal(r.code, 0, r.stderr);
 });
 
+Deno.test("multi-domain training: one adversary over every value of --domains", opts, async () => {
+  const three = simulate({
+    cellsPerDomain: [150, 150, 150],
+    domainNames: ["tech_a", "tech_b", "tech_c"],
+    genes: 200,
+    types: 3,
+    seed: 4,
+  });
+  const path = `${dir}/three.h5ad`;
+  await writeSimulation(path, three);
+  const model = `${dir}/three.scnym`;
+  const r = await scnym(
+    "train",
+    "--reference",
+    path,
+    "--labels",
+    "cell_type",
+    "--target-where",
+    "domain=tech_c",
+    "--domains",
+    "domain",
+    "--out",
+    model,
+    ...fast,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const m = await loadModel(model);
+  assert.deepEqual(m.header.domains, ["tech_a", "tech_b", "tech_c"]);
+  assert.deepEqual(m.tensors.get("adversary.b2")?.length, 3);
+});
+
 Deno.test("Ctrl-C during training leaves the best model so far loadable", opts, async () => {
   const model = `${dir}/interrupted.scnym`;
   await Deno.writeTextFile(

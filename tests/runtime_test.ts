@@ -109,3 +109,14 @@ Deno.test("WGSL that does not compile is reported with the kernel name", gpuTest
   assert.match(message, /test_broken/);
   assert.match(message, /undefined_thing/);
 });
+
+Deno.test("a lost device gives a clear error, not a hang", gpuTest, async () => {
+  const rt = await Runtime.create();
+  const t = rt.full([4], 1);
+  rt.device.destroy();
+  await assert.rejects(
+    () => rt.read(t),
+    (e: unknown) => e instanceof ScnymError && /GPU/.test(e.message),
+  );
+  await assert.rejects(() => rt.sync(), /device lost/);
+});

@@ -4,11 +4,15 @@
  */
 export class Progress {
   readonly enabled: boolean;
+  /** On a terminal the status line is rewritten in place; elsewhere it becomes log lines. */
+  readonly #tty: boolean;
   #t0 = performance.now();
   #lastLen = 0;
+  #lastLine = -Infinity;
 
   constructor(opts: { quiet?: boolean; force?: boolean } = {}) {
-    this.enabled = !opts.quiet && (opts.force || Deno.stderr.isTerminal());
+    this.#tty = Deno.stderr.isTerminal();
+    this.enabled = !opts.quiet && (opts.force || this.#tty);
   }
 
   /** Seconds since this progress started. */
@@ -21,9 +25,19 @@ export class Progress {
     return done > 0 ? (this.elapsed() / done) * (total - done) : NaN;
   }
 
-  /** Rewrites the current status line. */
+  /**
+   * Rewrites the current status line. Without a terminal (forced output into a log), writes it
+   * as a line at most every 2 seconds instead.
+   */
   update(line: string): void {
     if (!this.enabled) return;
+    if (!this.#tty) {
+      const now = performance.now();
+      if (now - this.#lastLine < 2000) return;
+      this.#lastLine = now;
+      this.#write(`${line}\n`);
+      return;
+    }
     const pad = Math.max(0, this.#lastLen - line.length);
     this.#write(`\r${line}${" ".repeat(pad)}`);
     this.#lastLen = line.length;
