@@ -85,23 +85,32 @@ export function selectRows(m: Csr, rows: ArrayLike<number>): Csr {
   return out;
 }
 
-/** Rows stacked: all of `a` then all of `b` (same number of columns). */
-export function vstack(a: Csr, b: Csr): Csr {
-  if (a.nCols !== b.nCols) throw new Error(`vstack: ${a.nCols} vs ${b.nCols} columns`);
-  const na = nnz(a);
+/** Rows stacked: all rows of the first matrix, then of the next, ... (same number of columns). */
+export function vstack(...parts: Csr[]): Csr {
+  if (parts.length === 0) throw new Error("vstack: no matrices");
+  const nCols = parts[0].nCols;
+  for (const p of parts) {
+    if (p.nCols !== nCols) throw new Error(`vstack: ${nCols} vs ${p.nCols} columns`);
+  }
+  const nRows = parts.reduce((s, p) => s + p.nRows, 0);
+  const total = parts.reduce((s, p) => s + nnz(p), 0);
   const out: Csr = {
-    nRows: a.nRows + b.nRows,
-    nCols: a.nCols,
-    indptr: new Uint32Array(a.nRows + b.nRows + 1),
-    indices: new Uint32Array(na + nnz(b)),
-    data: new Float32Array(na + nnz(b)),
+    nRows,
+    nCols,
+    indptr: new Uint32Array(nRows + 1),
+    indices: new Uint32Array(total),
+    data: new Float32Array(total),
   };
-  out.indptr.set(a.indptr);
-  for (let i = 1; i <= b.nRows; i++) out.indptr[a.nRows + i] = na + b.indptr[i];
-  out.indices.set(a.indices.subarray(0, na));
-  out.indices.set(b.indices.subarray(0, nnz(b)), na);
-  out.data.set(a.data.subarray(0, na));
-  out.data.set(b.data.subarray(0, nnz(b)), na);
+  let row = 0;
+  let k = 0;
+  for (const p of parts) {
+    const n = nnz(p);
+    out.indices.set(p.indices.subarray(0, n), k);
+    out.data.set(p.data.subarray(0, n), k);
+    for (let r = 1; r <= p.nRows; r++) out.indptr[row + r] = k + p.indptr[r];
+    row += p.nRows;
+    k += n;
+  }
   return out;
 }
 

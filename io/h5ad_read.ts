@@ -14,7 +14,7 @@
  * hyperslab, so `MatrixReader.readRows` never needs the whole matrix resident (CSC is the
  * exception: converting it to CSR needs one pass over everything, done once and cached).
  */
-import { type Csr, csrFromDense, nnz as csrNnz } from "../data/csr.ts";
+import { type Csr, csrFromDense, emptyCsr, vstack } from "../data/csr.ts";
 import { ScnymError } from "../util/errors.ts";
 import type { AnnData, Column, DataFrame, UnsValue } from "./anndata.ts";
 import {
@@ -495,28 +495,7 @@ export function readAllRows(reader: MatrixReader): Csr {
   }
   const parts: Csr[] = [];
   for (const [, c] of reader.chunks()) parts.push(c);
-  return concatRows(parts, n, m);
-}
-
-function concatRows(parts: Csr[], nRows: number, nCols: number): Csr {
-  const total = parts.reduce((s, p) => s + csrNnz(p), 0);
-  const out: Csr = {
-    nRows,
-    nCols,
-    indptr: new Uint32Array(nRows + 1),
-    indices: new Uint32Array(total),
-    data: new Float32Array(total),
-  };
-  let row = 0;
-  let k = 0;
-  for (const p of parts) {
-    out.indices.set(p.indices.subarray(0, csrNnz(p)), k);
-    out.data.set(p.data.subarray(0, csrNnz(p)), k);
-    for (let r = 1; r <= p.nRows; r++) out.indptr[row + r] = k + p.indptr[r];
-    row += p.nRows;
-    k += csrNnz(p);
-  }
-  return out;
+  return parts.length ? vstack(...parts) : emptyCsr(n, m);
 }
 
 /** Reads `path` as an AnnData (matrix `X` unless asked otherwise), closing the file after. */

@@ -12,6 +12,7 @@
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
 import { RNG_WGSL, rngKey, rngUniform } from "./random.ts";
+import { sumCols } from "./reduce.ts";
 import {
   elementwiseKernel,
   expectMatrix,
@@ -20,8 +21,7 @@ import {
   type OutOptions,
   outputTensor,
   runElementwise,
-  sumCols,
-} from "./reduce.ts";
+} from "./common.ts";
 
 // `out = result (+ out when accumulating)`, shared by the kernels that may accumulate.
 const STORE = `

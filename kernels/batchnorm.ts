@@ -21,7 +21,7 @@ import {
   type OutOptions,
   outputTensor,
   runElementwise,
-} from "./reduce.ts";
+} from "./common.ts";
 
 /** PyTorch's defaults. */
 export const BN_EPS = 1e-5;

@@ -20,7 +20,7 @@ import { defineKernel } from "../runtime/kernel.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
 import { RNG_WGSL, rngBetaRef, rngUniform } from "./random.ts";
-import { expectMatrix, expectShape, expectU32, type OutOptions, outputTensor } from "./reduce.ts";
+import { expectMatrix, expectShape, expectU32, type OutOptions, outputTensor } from "./common.ts";
 
 /** Largest pool `mixupPlan` handles (one invocation walks it sequentially). */
 export const MAX_MIX_POOL = 1 << 16;

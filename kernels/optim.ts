@@ -10,7 +10,7 @@
  */
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
-import { elementwiseKernel, expectNoAlias, expectShape, runElementwise } from "./reduce.ts";
+import { elementwiseKernel, expectNoAlias, expectShape, runElementwise } from "./common.ts";
 
 /** Hyper-parameters of Adadelta. */
 export interface AdadeltaOptions {

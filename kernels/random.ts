@@ -22,7 +22,7 @@
  */
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
-import { elementwiseKernel, expectU32, outputTensor, runElementwise } from "./reduce.ts";
+import { elementwiseKernel, expectU32, outputTensor, runElementwise } from "./common.ts";
 
 /** Gamma rejection loops give up after this many tries (each accepts with p > 0.95). */
 const GAMMA_MAX_TRIES = 64;

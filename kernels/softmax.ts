@@ -11,6 +11,7 @@
  */
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
+import { sumAll } from "./reduce.ts";
 import {
   elementwiseKernel,
   expectMatrix,
@@ -18,8 +19,7 @@ import {
   expectU32,
   outputTensor,
   runElementwise,
-  sumAll,
-} from "./reduce.ts";
+} from "./common.ts";
 
 // Row statistics shared by the kernels, over z[base .. base + cols): the max m and
 // s = sum exp(z - m). Probabilities are exp(z - m) / s and log-probabilities (z - m) - log(s):

@@ -11,7 +11,7 @@
  * for them.
  */
 import { axpy } from "../kernels/activation.ts";
-import type { OutOptions } from "../kernels/reduce.ts";
+import type { OutOptions } from "../kernels/common.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 
 /** A value in the graph: a tensor, and its gradient once backward has reached it. */
