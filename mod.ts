@@ -87,6 +87,7 @@ export { type ExpressionInput, readExpression } from "./io/read.ts";
 export { H5adFile, MatrixReader, readH5ad } from "./io/h5ad_read.ts";
 export { type Predictions, writeH5ad, writePredictions } from "./io/h5ad_write.ts";
 export { readTenxH5, readTenxMtxDir } from "./io/tenx.ts";
+export { type PredictionsFile, readPredictionsFile } from "./io/predictions.ts";
 export { formatInspect, inspectFile } from "./io/inspect.ts";
 
 // ----------------------------------------------------------------- evaluation and reports

@@ -14,12 +14,18 @@ export interface CommandSpec<O extends ParseArgsOptionsConfig> {
   positionals?: number;
 }
 
-type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+/** Parsed flag values, by flag name (what `runCommand` hands its body). */
+export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+/** `text` on one line: an error line must stay one line even when a message spans several. */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, " ");
+}
 
 /**
- * Parses `args` for `spec` and runs `body`; returns the exit code. `--help` prints the help;
- * a parse error prints it with the problem (exit 2); a `ScnymError` prints
- * `scnym <name>: error: <message>` (its exit code); anything else is a bug and keeps its stack.
+ * Parses `args` for `spec` and runs `body`; returns the exit code. `--help` prints the help; a
+ * parse error or `ScnymError` prints one line, `scnym <name>: error: <message>` (exit 2 for
+ * usage errors, else the error's code); anything else is a bug and keeps its stack.
  */
 export async function runCommand<O extends ParseArgsOptionsConfig>(
   spec: CommandSpec<O>,
@@ -35,7 +41,9 @@ export async function runCommand<O extends ParseArgsOptionsConfig>(
       strict: true,
     });
   } catch (e) {
-    console.error(`scnym ${spec.name}: ${(e as Error).message}\n\n${spec.help}`);
+    console.error(
+      `scnym ${spec.name}: error: ${oneLine((e as Error).message)} (see scnym ${spec.name} --help)`,
+    );
     return 2;
   }
   const values = parsed.values as Values;
@@ -46,8 +54,8 @@ export async function runCommand<O extends ParseArgsOptionsConfig>(
   const want = spec.positionals ?? 0;
   if (parsed.positionals.length !== want) {
     console.error(
-      `scnym ${spec.name}: expected ${want} positional argument(s), got ${parsed.positionals.length}` +
-        `\n\n${spec.help}`,
+      `scnym ${spec.name}: error: expected ${want} positional argument(s), got ` +
+        `${parsed.positionals.length} (see scnym ${spec.name} --help)`,
     );
     return 2;
   }
@@ -55,8 +63,17 @@ export async function runCommand<O extends ParseArgsOptionsConfig>(
     return (await body(values, parsed.positionals)) ?? 0;
   } catch (e) {
     if (!(e instanceof ScnymError)) throw e;
-    console.error(`scnym ${spec.name}: error: ${e.message}`);
+    const hint = e.exitCode === 2 ? ` (see scnym ${spec.name} --help)` : "";
+    console.error(`scnym ${spec.name}: error: ${oneLine(e.message)}${hint}`);
     return e.exitCode;
+  }
+}
+
+/** Refuses an existing output file unless `overwrite` (`-`, standard output, is never refused). */
+export async function refuseExisting(path: string | undefined, overwrite: boolean): Promise<void> {
+  if (!path || path === "-" || overwrite) return;
+  if (await Deno.lstat(path).then(() => true, () => false)) {
+    throw new ScnymError(`${path} already exists; refusing to overwrite it (use --overwrite)`);
   }
 }
 

@@ -6,7 +6,6 @@
  * Everything is read and checked before anything is computed or written, so a refused input
  * (cells that do not match, a missing column, a file without predictions) leaves no output.
  */
-import { parseArgs } from "node:util";
 import { normaliseForModel } from "../data/normalize.ts";
 import { alignCells, type EvaluationResult, formatEvaluation } from "../eval/evaluate.ts";
 import {
@@ -20,15 +19,23 @@ import {
   type TransferReportInput,
   writeTransferReport,
 } from "../eval/pipeline.ts";
-import { cellText, type DataFrame, type UnsValue } from "../io/anndata.ts";
-import { getDataset, h5Get, isDataset, readNumeric, readStrings } from "../io/h5.ts";
+import { cellText, type DataFrame } from "../io/anndata.ts";
 import { H5adFile, readH5ad } from "../io/h5ad_read.ts";
+import { isHdf5File, type PredictionsFile, readPredictionsFile } from "../io/predictions.ts";
 import { readTable } from "../io/table.ts";
 import { loadModel, type ModelHeader } from "../scnym/model_file.ts";
 import { ScnymError } from "../util/errors.ts";
-import { requireFile, writeFileAtomic } from "../util/fs.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 import { Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
+import {
+  numberFlag,
+  refuseExisting,
+  requireFlag,
+  runCommand,
+  stringFlag,
+  type Values,
+} from "./common.ts";
 
 const HELP = `usage: scnym evaluate --predictions FILE [--truth COL] [options]
 
@@ -68,19 +75,22 @@ example:
   scnym evaluate --predictions stim_pred.h5ad --truth cell_type --model ctrl.scnym \\
     --domains condition --report stim_report.html --json stim_eval.json`;
 
-/** The prediction fields of a file, one entry per cell. */
-interface PredictionsData {
-  file: string;
-  cellNames: string[];
-  predicted: string[];
-  confidence: Float32Array;
-  probabilities?: { classes: string[]; values: Float32Array };
-  embedding?: { data: Float32Array; dims: number };
-  /** The `.h5ad`'s obs (for the truth and domain columns); absent for tables. */
-  obs?: DataFrame;
-  /** `uns/<key>_run` of the prediction run. */
-  run?: Record<string, UnsValue>;
-}
+const OPTIONS = {
+  predictions: { type: "string" },
+  truth: { type: "string" },
+  "truth-file": { type: "string" },
+  model: { type: "string" },
+  "training-labels": { type: "string" },
+  domains: { type: "string" },
+  key: { type: "string" },
+  json: { type: "string" },
+  report: { type: "string" },
+  overwrite: { type: "boolean" },
+  seed: { type: "string" },
+  "umap-cells": { type: "string" },
+  "mixing-k": { type: "string" },
+  quiet: { type: "boolean" },
+} as const;
 
 /** Cells and named columns of a file that can supply truth or domains. */
 interface CellColumns {
@@ -91,21 +101,6 @@ interface CellColumns {
   columns: string[];
   /** Values of a column, "" for missing ones; undefined when there is no such column. */
   get(name: string): string[] | undefined;
-}
-
-const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
-
-/** True when `path` starts with the HDF5 signature (so it is read as `.h5ad`, not as a table). */
-function isHdf5(path: string, what: string): boolean {
-  requireFile(path, what);
-  const f = Deno.openSync(path);
-  try {
-    const head = new Uint8Array(8);
-    const n = f.readSync(head) ?? 0;
-    return n === 8 && HDF5_MAGIC.every((b, i) => head[i] === b);
-  } finally {
-    f.close();
-  }
 }
 
 /** The obs dataframe of an `.h5ad`, without reading its matrix. */
@@ -159,116 +154,6 @@ function requireColumn(src: CellColumns, name: string, role: string): string[] {
   return v;
 }
 
-function parseNumber(file: string, text: string, where: string): number {
-  const v = text.trim() === "" ? NaN : Number(text);
-  if (!Number.isFinite(v)) {
-    throw new ScnymError(`${file}: ${where} is "${text}", expected a number`);
-  }
-  return v;
-}
-
-/** Refuses empty predicted labels (a predictions file labels every cell). */
-function checkLabels(file: string, field: string, cells: string[], labels: string[]): void {
-  const i = labels.findIndex((l) => l === "");
-  if (i >= 0) throw new ScnymError(`${file}: ${field} of cell "${cells[i]}" is empty`);
-}
-
-/** Reads the prediction fields `obs/<key>`, `obs/<key>_confidence`, `uns/...`, `obsm/...`. */
-async function readPredictionsH5ad(file: string, key: string): Promise<PredictionsData> {
-  const h = await H5adFile.open(file);
-  try {
-    const obs = h.obs();
-    const n = obs.index.length;
-    const expected =
-      `expected the output of \`scnym predict\` (obs/${key}, obs/${key}_confidence;` +
-      " see --key)";
-    const label = obs.columns.get(key);
-    const conf = obs.columns.get(`${key}_confidence`);
-    if (!label || !conf) {
-      const missing = !label ? key : `${key}_confidence`;
-      throw new ScnymError(`${file}: obs has no column "${missing}"; ${expected}`);
-    }
-    if (conf.kind !== "numeric") {
-      throw new ScnymError(`${file}: obs/${key}_confidence holds ${conf.kind} values, not numbers`);
-    }
-    const predicted = obs.index.map((_, i) => cellText(label, i));
-    checkLabels(file, `obs/${key}`, obs.index, predicted);
-    const out: PredictionsData = {
-      file,
-      cellNames: obs.index,
-      predicted,
-      confidence: Float32Array.from(conf.values),
-      obs,
-    };
-    const probPath = `uns/${key}_probabilities`;
-    const namesPath = `uns/${key}_class_names`;
-    if (isDataset(h.file, probPath) && isDataset(h.file, namesPath)) {
-      const d = getDataset(h.file, probPath);
-      const classes = readStrings(file, getDataset(h.file, namesPath));
-      const shape = d.shape ?? [];
-      if (shape.length !== 2 || shape[0] !== n || shape[1] !== classes.length) {
-        throw new ScnymError(
-          `${file}: ${probPath} is ${shape.join(" x ")}, expected ${n} cells x ` +
-            `${classes.length} classes (${namesPath})`,
-        );
-      }
-      out.probabilities = { classes, values: Float32Array.from(readNumeric(file, d), Number) };
-    }
-    const embPath = `obsm/X_${key.toLowerCase()}`;
-    if (isDataset(h.file, embPath)) {
-      const d = getDataset(h.file, embPath);
-      const shape = d.shape ?? [];
-      if (shape.length !== 2 || shape[0] !== n) {
-        throw new ScnymError(`${file}: ${embPath} is ${shape.join(" x ")}, expected ${n} rows`);
-      }
-      const data = Float32Array.from(readNumeric(file, d), Number);
-      out.embedding = { data, dims: shape[1] };
-    }
-    const run = h5Get(h.file, `uns/${key}_run`) ? h.uns()[`${key}_run`] : undefined;
-    if (run && typeof run === "object" && !Array.isArray(run)) out.run = run;
-    return out;
-  } finally {
-    h.close();
-  }
-}
-
-/** Reads `cell, <key>, confidence, p_<class>...` as written by `writePredictionTable`. */
-async function readPredictionsTable(file: string, key: string): Promise<PredictionsData> {
-  const t = await readTable(file, "predictions table");
-  const col = (name: string) => {
-    const j = t.header.indexOf(name);
-    if (j < 0) {
-      throw new ScnymError(
-        `${file}: no "${name}" column; expected a table written by \`scnym predict\` ` +
-          `(cell, ${key}, confidence, p_<class>...; see --key)`,
-      );
-    }
-    return j;
-  };
-  const [jc, jl, jconf] = [col("cell"), col(key), col("confidence")];
-  const pCols = t.header.map((h, j) => (h.startsWith("p_") ? j : -1)).filter((j) => j >= 0);
-  const n = t.rows.length;
-  const cellNames = t.rows.map((r) => r[jc]);
-  const predicted = t.rows.map((r) => r[jl]);
-  checkLabels(file, `column "${key}"`, cellNames, predicted);
-  const confidence = Float32Array.from(
-    t.rows,
-    (r, i) => parseNumber(file, r[jconf], `confidence on line ${i + 2}`),
-  );
-  const out: PredictionsData = { file, cellNames, predicted, confidence };
-  if (pCols.length) {
-    const c = pCols.length;
-    const values = new Float32Array(n * c);
-    t.rows.forEach((r, i) => {
-      pCols.forEach((j, k) => {
-        values[i * c + k] = parseNumber(file, r[j], `${t.header[j]} on line ${i + 2}`);
-      });
-    });
-    out.probabilities = { classes: pCols.map((j) => t.header[j].slice(2)), values };
-  }
-  return out;
-}
-
 /** Parsed and checked command-line options. */
 interface Options {
   predictions: string;
@@ -287,72 +172,54 @@ interface Options {
   quiet: boolean;
 }
 
-function usage(message: string): never {
-  throw new ScnymError(`${message} (see scnym evaluate --help)`, 2);
-}
-
-function intOption(name: string, v: string | undefined, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < min) usage(`--${name} must be an integer >= ${min}, got "${v}"`);
-  return x;
-}
-
-/** Parses `args`; returns null after printing the help. Usage errors are ScnymErrors (exit 2). */
-function parseOptions(args: string[]): Options | null {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        predictions: { type: "string" },
-        truth: { type: "string" },
-        "truth-file": { type: "string" },
-        model: { type: "string" },
-        "training-labels": { type: "string" },
-        domains: { type: "string" },
-        key: { type: "string" },
-        json: { type: "string" },
-        report: { type: "string" },
-        overwrite: { type: "boolean" },
-        seed: { type: "string" },
-        "umap-cells": { type: "string" },
-        "mixing-k": { type: "string" },
-        quiet: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: false,
-    });
-  } catch (e) {
-    return usage((e as Error).message.replace(/\s*\n\s*/g, " "));
+/**
+ * Checks the flags' combinations and values; every refusal is a usage error (exit 2, which
+ * `runCommand` follows with a pointer to --help).
+ */
+function readOptions(v: Values): Options {
+  const predictions = requireFlag(v, "predictions");
+  const truth = stringFlag(v, "truth");
+  const truthFile = stringFlag(v, "truth-file");
+  const model = stringFlag(v, "model");
+  const labelList = stringFlag(v, "training-labels");
+  const domains = stringFlag(v, "domains");
+  const json = stringFlag(v, "json");
+  const report = stringFlag(v, "report");
+  if (truthFile && !truth) {
+    throw new ScnymError("--truth-file needs --truth COL (the column to use)", 2);
   }
-  const v = parsed.values;
-  if (v.help) return null;
-  if (!v.predictions) usage("--predictions FILE is required");
-  if (v["truth-file"] && !v.truth) usage("--truth-file needs --truth COL (the column to use)");
-  if (v.model && v["training-labels"]) usage("give --model or --training-labels, not both");
-  if (v.json !== undefined && !v.truth) usage("--json needs --truth (there is nothing to score)");
-  if (!v.truth && !v.report && !v.domains) {
-    usage("nothing to do: give --truth COL to score the predictions, or --report / --domains");
+  if (model && labelList) throw new ScnymError("give --model or --training-labels, not both", 2);
+  if (json !== undefined && !truth) {
+    throw new ScnymError("--json needs --truth (there is nothing to score)", 2);
   }
-  const labels = v["training-labels"]?.split(",").map((s) => s.trim()).filter((s) => s);
-  if (labels && labels.length === 0) usage("--training-labels is empty");
-  if (v.report && !/\.html?$/i.test(v.report)) usage(`--report ${v.report}: expected FILE.html`);
+  if (!truth && !report && !domains) {
+    throw new ScnymError(
+      "nothing to do: give --truth COL to score the predictions, or --report / --domains",
+      2,
+    );
+  }
+  const trainingLabels = labelList?.split(",").map((s) => s.trim()).filter((s) => s);
+  if (trainingLabels && trainingLabels.length === 0) {
+    throw new ScnymError("--training-labels is empty", 2);
+  }
+  if (report && !/\.html?$/i.test(report)) {
+    throw new ScnymError(`--report ${report}: expected FILE.html`, 2);
+  }
   return {
-    predictions: v.predictions!,
-    truth: v.truth,
-    truthFile: v["truth-file"],
-    model: v.model,
-    trainingLabels: labels,
-    domains: v.domains,
-    key: v.key ?? "scNym",
-    json: v.json,
-    report: v.report,
-    overwrite: !!v.overwrite,
-    seed: intOption("seed", v.seed, 0, 0),
-    umapCells: intOption("umap-cells", v["umap-cells"], DEFAULT_MAX_UMAP_CELLS, 3),
-    mixingK: intOption("mixing-k", v["mixing-k"], 100, 1),
-    quiet: !!v.quiet,
+    predictions,
+    truth,
+    truthFile,
+    model,
+    trainingLabels,
+    domains,
+    key: stringFlag(v, "key") ?? "scNym",
+    json,
+    report,
+    overwrite: Boolean(v.overwrite),
+    seed: numberFlag(v, "seed", { min: 0, integer: true }) ?? 0,
+    umapCells: numberFlag(v, "umap-cells", { min: 3, integer: true }) ?? DEFAULT_MAX_UMAP_CELLS,
+    mixingK: numberFlag(v, "mixing-k", { min: 1, integer: true }) ?? 100,
+    quiet: Boolean(v.quiet),
   };
 }
 
@@ -361,7 +228,7 @@ function parseOptions(args: string[]): Options | null {
  * `alignCells` when `src` is another file (same cells required), taken as they are otherwise.
  */
 function alignedColumn(
-  preds: PredictionsData,
+  preds: PredictionsFile,
   src: CellColumns,
   column: string,
   role: string,
@@ -377,7 +244,7 @@ function alignedColumn(
 
 /** The file that supplies `column`: the predictions' obs when it has it, else the truth file. */
 function sourceOf(
-  preds: PredictionsData,
+  preds: PredictionsFile,
   truthSrc: CellColumns | null,
   column: string,
 ): CellColumns {
@@ -385,7 +252,10 @@ function sourceOf(
   if (own?.get(column)) return own;
   if (truthSrc) return truthSrc;
   if (own) return own; // for the "no such column" message
-  return usage(`--domains ${column}: a CSV/TSV predictions table has no obs; give --truth-file`);
+  throw new ScnymError(
+    `--domains ${column}: a CSV/TSV predictions table has no obs; give --truth-file`,
+    2,
+  );
 }
 
 /** Report facts from the model header: versions, seed, config and scalar training facts. */
@@ -417,13 +287,6 @@ function checkSameClasses(a: string[], b: string[], what: string): void {
   }
 }
 
-async function refuseExisting(path: string | undefined, overwrite: boolean): Promise<void> {
-  if (!path || path === "-" || overwrite) return;
-  if (await Deno.lstat(path).then(() => true, () => false)) {
-    throw new ScnymError(`${path} already exists; refusing to overwrite it (use --overwrite)`);
-  }
-}
-
 /** What `run` computed, for printing and writing. */
 interface Outcome {
   evaluation: EvaluationResult | null;
@@ -432,15 +295,18 @@ interface Outcome {
 }
 
 /** The truth source: `--truth-file`, else the predictions' own obs (an `.h5ad` only). */
-async function truthSource(o: Options, preds: PredictionsData): Promise<CellColumns | null> {
+async function truthSource(o: Options, preds: PredictionsFile): Promise<CellColumns | null> {
   if (o.truthFile) {
-    return isHdf5(o.truthFile, "truth file")
+    return isHdf5File(o.truthFile, "truth file")
       ? obsColumns(o.truthFile, await readObs(o.truthFile))
       : await tableColumns(o.truthFile);
   }
   if (!o.truth) return null;
   if (!preds.obs) {
-    usage(`--truth ${o.truth} needs --truth-file FILE when the predictions are a CSV/TSV table`);
+    throw new ScnymError(
+      `--truth ${o.truth} needs --truth-file FILE when the predictions are a CSV/TSV table`,
+      2,
+    );
   }
   return obsColumns(preds.file, preds.obs);
 }
@@ -448,7 +314,7 @@ async function truthSource(o: Options, preds: PredictionsData): Promise<CellColu
 /** Truth per prediction cell (null where the column is empty); refuses an all-empty column. */
 function readTruth(
   o: Options,
-  preds: PredictionsData,
+  preds: PredictionsFile,
   src: CellColumns,
   warn: (msg: string) => void,
 ): (string | null)[] {
@@ -464,7 +330,7 @@ function readTruth(
 /** Domain per prediction cell; every cell needs one. */
 function readDomains(
   o: Options,
-  preds: PredictionsData,
+  preds: PredictionsFile,
   truthSrc: CellColumns | null,
   warn: (msg: string) => void,
 ): string[] {
@@ -494,9 +360,7 @@ async function readInputs(
   const warn = (msg: string) => void pending.push(msg);
   await refuseExisting(o.json, o.overwrite);
   await refuseExisting(o.report, o.overwrite);
-  const preds = isHdf5(o.predictions, "predictions file")
-    ? await readPredictionsH5ad(o.predictions, o.key)
-    : await readPredictionsTable(o.predictions, o.key);
+  const preds = await readPredictionsFile(o.predictions, o.key);
   const truthSrc = await truthSource(o, preds);
   const truth = truthSrc ? readTruth(o, preds, truthSrc, warn) : undefined;
   const domain = o.domains ? readDomains(o, preds, truthSrc, warn) : undefined;
@@ -592,13 +456,10 @@ function jsonText(evaluation: EvaluationResult | null, mixing: TransferMixing | 
 }
 
 /** Runs `scnym evaluate` with `args` (after the subcommand); returns the process exit code. */
-export async function evaluateCommand(args: string[]): Promise<number> {
-  try {
-    const o = parseOptions(args);
-    if (!o) {
-      console.log(HELP);
-      return 0;
-    }
+export function evaluateCommand(args: string[]): Promise<number> {
+  return runCommand({ name: "evaluate", help: HELP, options: OPTIONS }, args, async (v) => {
+    const o = readOptions(v);
+    // Not the shared `warn`: evaluate's warnings name the command and --quiet silences them.
     const out = await run(o, (msg) => {
       if (!o.quiet) console.error(`scnym evaluate: warning: ${msg}`);
     });
@@ -616,11 +477,7 @@ export async function evaluateCommand(args: string[]): Promise<number> {
       }
     }
     return 0;
-  } catch (e) {
-    if (!(e instanceof ScnymError)) throw e;
-    console.error(`scnym evaluate: error: ${e.message.replace(/\s*\n\s*/g, " ")}`);
-    return e.exitCode;
-  }
+  });
 }
 
 if (import.meta.main) Deno.exit(await evaluateCommand(Deno.args));

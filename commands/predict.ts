@@ -10,7 +10,7 @@ import { writePredictionOutput } from "../scnym/outputs.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
-import { numberFlag, requireFlag, runCommand, stringFlag, warn } from "./common.ts";
+import { numberFlag, refuseExisting, requireFlag, runCommand, stringFlag, warn } from "./common.ts";
 import { reportForRun } from "./shared.ts";
 
 const HELP = `usage: scnym predict --model MODEL --query QUERY --out OUT [options]
@@ -65,11 +65,7 @@ export function predictCommand(args: string[]): Promise<number> {
     const out = requireFlag(v, "out");
     const overwrite = Boolean(v.overwrite);
     const reportPath = stringFlag(v, "report");
-    for (const p of [out, reportPath]) {
-      if (p && !overwrite && await Deno.stat(p).then(() => true, () => false)) {
-        throw new ScnymError(`${p} already exists; use --overwrite to replace it`);
-      }
-    }
+    for (const p of [out, reportPath]) await refuseExisting(p, overwrite);
     const progress = new Progress({ quiet: Boolean(v.quiet) });
     const r = await predictFile({
       model: modelPath,

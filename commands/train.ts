@@ -7,11 +7,10 @@ import { resolveConfig } from "../scnym/config.ts";
 import { trainFromFiles } from "../scnym/api.ts";
 import { predictCells, subsetPrediction } from "../scnym/predict.ts";
 import { writePredictionOutput } from "../scnym/outputs.ts";
-import { ScnymError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
-import { numberFlag, requireFlag, runCommand, stringFlag, warn } from "./common.ts";
+import { numberFlag, refuseExisting, requireFlag, runCommand, stringFlag, warn } from "./common.ts";
 import { readConfigArg, reportForRun } from "./shared.ts";
 
 const HELP =
@@ -82,13 +81,6 @@ const OPTIONS = {
   overwrite: { type: "boolean" },
   quiet: { type: "boolean" },
 } as const;
-
-async function refuseExisting(path: string | undefined, overwrite: boolean) {
-  if (!path || overwrite) return;
-  if (await Deno.stat(path).then(() => true, () => false)) {
-    throw new ScnymError(`${path} already exists; use --overwrite to replace it`);
-  }
-}
 
 /** Runs `scnym train`; returns the exit code. */
 export function trainCommand(args: string[]): Promise<number> {

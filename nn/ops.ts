@@ -84,7 +84,8 @@ function bnState(bn: BatchNormLayer): BatchNormState {
 
 /**
  * BatchNorm1d: batch statistics (and a running-statistics update) when training, running
- * statistics otherwise. Both modes are differentiable.
+ * statistics otherwise. Training mode differentiates w.r.t. x, gamma and beta; eval mode w.r.t. x
+ * only (all that input gradients for saliency need: eval mode never trains).
  */
 export function batchNorm(t: Tape, x: Var, bn: BatchNormLayer, training: boolean): Var {
   const rt = t.rt;

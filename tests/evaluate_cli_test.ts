@@ -286,9 +286,13 @@ Deno.test("evaluate CLI: mismatched or incomplete inputs -> one-line error, no o
       ],
       [["--predictions", f.predCsv, "--truth", "cell_type"], 2, /needs --truth-file/],
       [["--predictions", f.predH5ad, "--truth", "cell_type", "--bogus"], 2, /bogus/],
-      [["--truth", "cell_type"], 2, /--predictions FILE is required/],
+      [["--truth", "cell_type"], 2, /--predictions is required \(see scnym evaluate --help\)/],
       [["--predictions", f.predH5ad], 2, /nothing to do/],
-      [["--predictions", f.predH5ad, "--truth", "cell_type", "--seed", "x"], 2, /--seed must be/],
+      [
+        ["--predictions", f.predH5ad, "--truth", "cell_type", "--seed", "x"],
+        2,
+        /--seed expects an integer >= 0/,
+      ],
       [
         ["--predictions", f.predH5ad, "--truth", "cell_type", "--report", `${dir}/r.pdf`],
         2,
