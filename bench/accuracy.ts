@@ -144,9 +144,10 @@ for (const t of tasks) {
   const task = TASKS[t];
   for (const config of configs) {
     for (const seed of seeds) {
-      const overrides = args.values.epochs
-        ? { train: { epochs: Number(args.values.epochs) } }
-        : undefined;
+      const overrides = args.values.overrides ? JSON.parse(args.values.overrides) : {};
+      if (args.values.epochs) {
+        overrides.train = { ...overrides.train, epochs: Number(args.values.epochs) };
+      }
       const { result, loaded } = await trainFromFiles({
         reference: DATA + task.file,
         labels: task.labels,
@@ -185,6 +186,7 @@ for (const t of tasks) {
         task: t,
         config: args.values.label ? `${config}+${args.values.label}` : config,
         overrides,
+        resolvedConfig: result.header.config,
         seed,
         accuracy: ev.accuracy,
         macroF1: ev.macroF1,

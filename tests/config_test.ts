@@ -42,7 +42,7 @@ Deno.test("the default configuration has the original implementation's values", 
     earlyStoppingFraction: 0.1,
     balanceClasses: false,
   });
-  // MixMatch: Beta(0.3, 0.3), T = 0.5, linear ramp to 1 over 100 epochs, no confidence
+  // MixMatch: Beta(0.3, 0.3), T = 0.5, ramp to 1 over 100 epochs, no confidence
   // threshold, log1p_drop with p = 0.1.
   assert.deepEqual(c.ssl, {
     enabled: true,
@@ -50,7 +50,9 @@ Deno.test("the default configuration has the original implementation's values", 
     temperature: 0.5,
     maxWeight: 1.0,
     rampEpochs: 100,
-    rampShape: "linear",
+    // The paper's sigmoid ramp, not the original code's linear one (a deliberate choice: see
+    // the JSDoc of ScnymConfig.ssl.rampShape).
+    rampShape: "sigmoid",
     minConfidence: 0,
     augmentDropout: 0.1,
   });
