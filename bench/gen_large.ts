@@ -8,7 +8,7 @@
  * Default output: /tmp/scnym_large_100k.h5ad (never commit it).
  */
 import { parseArgs } from "node:util";
-import type { Csr } from "../data/csr.ts";
+import { emptyCsr } from "../data/csr.ts";
 import { type AnnData, dataFrame } from "../io/anndata.ts";
 import { readH5ad } from "../io/h5ad_read.ts";
 import { writeH5ad } from "../io/h5ad_write.ts";
@@ -42,13 +42,7 @@ let cap = 0;
 for (let i = 0; i < nCells; i++) {
   cap += src.X.indptr[pick[i] + 1] - src.X.indptr[pick[i]] + extra[i];
 }
-const X: Csr = {
-  nRows: nCells,
-  nCols: nGenes,
-  indptr: new Uint32Array(nCells + 1),
-  indices: new Uint32Array(cap),
-  data: new Float32Array(cap),
-};
+const X = emptyCsr(nCells, nGenes, cap);
 let k = 0;
 for (let i = 0; i < nCells; i++) {
   const s = pick[i];

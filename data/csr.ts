@@ -17,14 +17,14 @@ export function nnz(m: Csr): number {
   return m.indptr[m.nRows];
 }
 
-/** An empty nRows x nCols matrix. */
-export function emptyCsr(nRows: number, nCols: number): Csr {
+/** An nRows x nCols matrix with room for `capacity` entries (all rows empty until filled). */
+export function emptyCsr(nRows: number, nCols: number, capacity = 0): Csr {
   return {
     nRows,
     nCols,
     indptr: new Uint32Array(nRows + 1),
-    indices: new Uint32Array(0),
-    data: new Float32Array(0),
+    indices: new Uint32Array(capacity),
+    data: new Float32Array(capacity),
   };
 }
 
@@ -32,13 +32,7 @@ export function emptyCsr(nRows: number, nCols: number): Csr {
 export function csrFromDense(dense: ArrayLike<number>, nRows: number, nCols: number): Csr {
   let count = 0;
   for (let i = 0; i < nRows * nCols; i++) if (dense[i] !== 0) count++;
-  const m: Csr = {
-    nRows,
-    nCols,
-    indptr: new Uint32Array(nRows + 1),
-    indices: new Uint32Array(count),
-    data: new Float32Array(count),
-  };
+  const m = emptyCsr(nRows, nCols, count);
   let k = 0;
   for (let r = 0; r < nRows; r++) {
     for (let c = 0; c < nCols; c++) {
@@ -66,13 +60,7 @@ export function csrToDense(m: Csr): Float32Array {
 export function selectRows(m: Csr, rows: ArrayLike<number>): Csr {
   let total = 0;
   for (let i = 0; i < rows.length; i++) total += m.indptr[rows[i] + 1] - m.indptr[rows[i]];
-  const out: Csr = {
-    nRows: rows.length,
-    nCols: m.nCols,
-    indptr: new Uint32Array(rows.length + 1),
-    indices: new Uint32Array(total),
-    data: new Float32Array(total),
-  };
+  const out = emptyCsr(rows.length, m.nCols, total);
   let k = 0;
   for (let i = 0; i < rows.length; i++) {
     const a = m.indptr[rows[i]];
@@ -94,13 +82,7 @@ export function vstack(...parts: Csr[]): Csr {
   }
   const nRows = parts.reduce((s, p) => s + p.nRows, 0);
   const total = parts.reduce((s, p) => s + nnz(p), 0);
-  const out: Csr = {
-    nRows,
-    nCols,
-    indptr: new Uint32Array(nRows + 1),
-    indices: new Uint32Array(total),
-    data: new Float32Array(total),
-  };
+  const out = emptyCsr(nRows, nCols, total);
   let row = 0;
   let k = 0;
   for (const p of parts) {

@@ -478,13 +478,7 @@ export function readAllRows(reader: MatrixReader): Csr {
         `${reader.info.name} holds ${total} entries, more than 2^32-1: read it in row chunks`,
       );
     }
-    const out: Csr = {
-      nRows: n,
-      nCols: m,
-      indptr: new Uint32Array(n + 1),
-      indices: new Uint32Array(total),
-      data: new Float32Array(total),
-    };
+    const out = emptyCsr(n, m, total);
     for (const [start, c] of reader.chunks()) {
       const base = out.indptr[start];
       out.indices.set(c.indices, base);

@@ -11,20 +11,24 @@ import { categoricalColumn, dataFrame } from "../io/anndata.ts";
 import { writeH5ad } from "../io/h5ad_write.ts";
 import { loadModel } from "../scnym/model_file.ts";
 import { readTable } from "../io/table.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+import { runScript, scriptArgs } from "./helpers.ts";
 
 /** Runs `scnym ...args`; returns exit code and output. */
-async function scnym(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const scnym = (...args: string[]) => runScript("cli.ts", args);
+
+/** `train` arguments for the simulated file: target = the "target" domain, model to `out`. */
+const trainSim = (out: string, ...more: string[]) => [
+  "train",
+  "--reference",
+  data,
+  "--labels",
+  "cell_type",
+  "--target-where",
+  "domain=target",
+  "--out",
+  out,
+  ...more,
+];
 
 const opts = { sanitizeResources: false, sanitizeOps: false } as const;
 const dir = await Deno.makeTempDir({ prefix: "scnym-cli-test-" });
@@ -59,20 +63,7 @@ await Deno.writeTextFile(
 
 Deno.test("simulate -> train -> predict -> evaluate", opts, async () => {
   const model = `${dir}/m.scnym`;
-  const train = await scnym(
-    "train",
-    "--reference",
-    data,
-    "--labels",
-    "cell_type",
-    "--target-where",
-    "domain=target",
-    "--out",
-    model,
-    "--seed",
-    "1",
-    ...fast,
-  );
+  const train = await scnym(...trainSim(model, "--seed", "1", ...fast));
   assert.equal(train.code, 0, train.stderr);
   const header = (await loadModel(model)).header;
   assert.equal(header.seed, 1);
@@ -241,24 +232,7 @@ Deno.test("Ctrl-C during training leaves the best model so far loadable", opts, 
     JSON.stringify({ train: { epochs: 400, batchSize: 64, minEpochs: 0, patience: 1000 } }),
   );
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      CONFIG,
-      CLI,
-      "train",
-      "--reference",
-      data,
-      "--labels",
-      "cell_type",
-      "--target-where",
-      "domain=target",
-      "--out",
-      model,
-      "--config",
-      `${dir}/long.json`,
-    ],
+    args: scriptArgs("cli.ts", trainSim(model, "--config", `${dir}/long.json`)),
     stdout: "piped",
     stderr: "piped",
   }).spawn();

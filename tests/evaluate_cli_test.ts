@@ -5,13 +5,13 @@
  * with one line on stderr, the right exit code and no output file; `--report` writes the HTML.
  */
 import assert from "@std/assert";
-import { fileURLToPath } from "node:url";
 import { csrFromDense } from "../data/csr.ts";
 import { evaluateCommand } from "../commands/evaluate.ts";
 import { evaluate, type EvaluationInput, formatEvaluation } from "../eval/evaluate.ts";
 import { dataFrame } from "../io/anndata.ts";
 import { type Predictions, writeH5ad, writePredictions } from "../io/h5ad_write.ts";
 import { formatTable, writePredictionTable } from "../io/table.ts";
+import { runScript } from "./helpers.ts";
 import { resolveConfig } from "../scnym/config.ts";
 import { saveModel } from "../scnym/model_file.ts";
 import { Rng } from "../util/rng.ts";
@@ -392,15 +392,9 @@ Deno.test("evaluate CLI as a process: exit codes, one-line errors, no stack trac
   const [dir, done] = await tempDir();
   try {
     const f = await fixture(dir);
-    const entry = fileURLToPath(new URL("../commands/evaluate.ts", import.meta.url));
     const run = async (args: string[]) => {
-      const p = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", entry, ...args],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-      return { code: p.code, out: dec(p.stdout), err: dec(p.stderr) };
+      const p = await runScript("commands/evaluate.ts", args);
+      return { code: p.code, out: p.stdout, err: p.stderr };
     };
     const bad = await run(["--predictions", f.query, "--truth", "cell_type"]);
     assert.equal(bad.code, 1);

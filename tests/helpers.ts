@@ -107,3 +107,25 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
+
+const REPO = new URL("../", import.meta.url);
+
+/** `deno run -A` arguments for a repository script (path from the repo root), as users run it. */
+export function scriptArgs(script: string, args: string[]): string[] {
+  const config = new URL("deno.json", REPO).pathname;
+  return ["run", "-A", "--config", config, new URL(script, REPO).pathname, ...args];
+}
+
+/** Runs a repository script (e.g. `cli.ts`) in a subprocess; its exit code and output. */
+export async function runScript(
+  script: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: scriptArgs(script, args),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

@@ -11,19 +11,12 @@ import { writeH5ad } from "../io/h5ad_write.ts";
 import { inspectFile } from "../io/inspect.ts";
 import { ScnymError } from "../util/errors.ts";
 import { FIXTURES, listDir, tempDir } from "./io_shared.ts";
-
-const INSPECT = new URL("../commands/inspect.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+import { runScript } from "./helpers.ts";
 
 /** Runs `scnym inspect` in a subprocess: exit code, stdout, stderr. */
 async function runInspect(...args: string[]): Promise<[number, string, string]> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, INSPECT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return [r.code, dec.decode(r.stdout), dec.decode(r.stderr)];
+  const r = await runScript("commands/inspect.ts", args);
+  return [r.code, r.stdout, r.stderr];
 }
 
 async function rejectsOneLine(fn: () => Promise<unknown>, re: RegExp) {

@@ -1,29 +1,18 @@
 import assert from "@std/assert";
 import { formatInspect, inspectFile, type InspectReport } from "../io/inspect.ts";
 import { dataFile, FIXTURES } from "./io_shared.ts";
-
-const INSPECT = new URL("../commands/inspect.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+import { runScript } from "./helpers.ts";
 
 Deno.test({
   name: "inspect --json: pbmc68k (dense scaled X, log-normalised raw) points at raw",
   ignore: dataFile("scanpy_pbmc68k_reduced.h5ad") === null,
   fn: async () => {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--config",
-        CONFIG,
-        INSPECT,
-        dataFile("scanpy_pbmc68k_reduced.h5ad")!,
-        "--json",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const r = await runScript("commands/inspect.ts", [
+      dataFile("scanpy_pbmc68k_reduced.h5ad")!,
+      "--json",
+    ]);
     assert.equal(r.code, 0);
-    const rep = JSON.parse(new TextDecoder().decode(r.stdout)) as InspectReport;
+    const rep = JSON.parse(r.stdout) as InspectReport;
     assert.equal(rep.format, "h5ad");
     assert.deepEqual([rep.nObs, rep.nVars], [700, 765]);
     const [x, raw] = rep.matrices;
