@@ -75,8 +75,9 @@ Deno.test(
     // The supervised loss falls: ~1.4 (chance over 4 classes) at first, measured ~0.6 at the end.
     assert.ok(h[14].supLoss < 0.7 * h[0].supLoss, `sup loss ${h[0].supLoss} -> ${h[14].supLoss}`);
     // MixMatch and the adversary ran: the ramps move and their losses are recorded.
-    assert.equal(h[0].lambdaSsl, 0);
-    assert.ok(h[14].lambdaSsl > 0 && h.some((r) => r.sslLoss > 0));
+    // The default consistency ramp is the paper's sigmoid: exp(-5) at epoch 0, rising.
+    assert.equal(h[0].lambdaSsl, Math.exp(-5));
+    assert.ok(h[14].lambdaSsl > h[0].lambdaSsl && h.some((r) => r.sslLoss > 0));
     assert.ok(h.every((r) => r.advLoss > 0 && Number.isFinite(r.advLoss)));
     assert.ok(h[14].danWeight > h[1].danWeight);
     // Target cells are told apart well (measured 1.0); held-out labelled cells too.
