@@ -12,7 +12,15 @@ let shared: Promise<Runtime> | null = null;
  * adapter): GPU tests must fail loudly in CI rather than skip silently.
  */
 export function testRuntime(): Promise<Runtime> {
-  return shared ??= Runtime.create();
+  if (!shared) {
+    shared = Runtime.create();
+    // Release the device before the process exits: a device torn down implicitly at exit, with
+    // the software adapter's threads still alive, once aborted the test process after all passed.
+    let ready: Runtime | null = null;
+    shared.then((r) => ready = r, () => {});
+    globalThis.addEventListener("unload", () => ready?.destroy());
+  }
+  return shared;
 }
 
 /** Deno.test options for tests that use the GPU (the device outlives one test). */
