@@ -13,7 +13,7 @@
  * when other processes share the cores.
  * Results: a table on stdout and bench/results/<name>-<timestamp>.json.
  */
-import { parseArgs } from "@std/cli";
+import { parseArgs } from "node:util";
 import process from "node:process";
 import { csrFromDense } from "../data/csr.ts";
 import { matmul } from "../kernels/matmul.ts";

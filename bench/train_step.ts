@@ -7,7 +7,7 @@
  *
  * Results: a table on stdout and bench/results/train_step-<timestamp>.json.
  */
-import { parseArgs } from "@std/cli";
+import { parseArgs } from "node:util";
 import { log1pCpm } from "../data/normalize.ts";
 import { simulate } from "../data/simulate.ts";
 import { Runtime } from "../runtime/runtime.ts";

@@ -2,7 +2,7 @@
  * Host-side batching: stratified labelled splits, the labelled epoch (drop-last, small sets,
  * class balancing), the endless target stream, and the persistent GPU upload area.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { cscView, type Csr, csrFromDense } from "../data/csr.ts";
 import { CsrUploadArea, labelledEpoch, splitLabelled, TargetStream } from "../scnym/batches.ts";
 import { Rng } from "../util/rng.ts";

@@ -3,7 +3,7 @@
  * simulate -> train -> predict -> evaluate, the bad inputs of the training issue, and Ctrl-C
  * during training leaving a loadable model.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { writeSimulation } from "../commands/simulate.ts";
 import { simulate } from "../data/simulate.ts";
 import { csrFromDense, csrToDense } from "../data/csr.ts";

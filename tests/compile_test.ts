@@ -4,7 +4,7 @@
  * downloads Deno's `denort` once; where that download is impossible (no network) the test says
  * so and stops.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;

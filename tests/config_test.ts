@@ -3,7 +3,7 @@
  * (with the original's bugs fixed), deep-merged overrides that never touch the named defaults,
  * refusal of unknown keys and wrong types, and the ramps of the loss weights.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import {
   mergeConfig,
   NAMED_CONFIGS,

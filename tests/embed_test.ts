@@ -3,7 +3,7 @@
  * python3-numpy is installed, numpy's SVD; its building blocks (Jacobi eigen, Gram-Schmidt) by
  * their defining identities; and the seeded UMAP wrapper.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { type Csr, csrFromDense, csrToDense } from "../data/csr.ts";
 import {
   orthonormalizeColumns,

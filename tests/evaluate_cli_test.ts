@@ -4,7 +4,7 @@
  * the JSON equal `evaluate(...)` on the same arrays; mismatched or incomplete inputs are refused
  * with one line on stderr, the right exit code and no output file; `--report` writes the HTML.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { csrFromDense } from "../data/csr.ts";
 import { evaluateCommand } from "../commands/evaluate.ts";
 import { evaluate, type EvaluationInput, formatEvaluation } from "../eval/evaluate.ts";

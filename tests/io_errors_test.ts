@@ -2,7 +2,7 @@
  * Bad inputs: each gets one clear line naming the file and field, a non-zero exit from the CLI,
  * and nothing written.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { csrFromDense } from "../data/csr.ts";
 import { checkMatrix } from "../data/normalize.ts";
 import { dataFrame, labelColumn } from "../io/anndata.ts";

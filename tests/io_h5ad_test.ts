@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { csrToDense, nnz } from "../data/csr.ts";
 import { normaliseForModel } from "../data/normalize.ts";
 import { categoryCounts, labelColumn } from "../io/anndata.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { formatInspect, inspectFile, type InspectReport } from "../io/inspect.ts";
 import { dataFile, FIXTURES } from "./io_shared.ts";
 import { runScript } from "./helpers.ts";

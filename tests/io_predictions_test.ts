@@ -4,7 +4,7 @@
  * files without the prediction fields, or with unusable ones, are refused with one line naming
  * the file and the field.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { csrFromDense } from "../data/csr.ts";
 import { dataFrame } from "../io/anndata.ts";
 import { type Predictions, writeH5ad, writePredictions } from "../io/h5ad_write.ts";

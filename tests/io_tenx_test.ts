@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { type Csr, csrToDense } from "../data/csr.ts";
 import { labelColumn } from "../io/anndata.ts";
 import { openH5, setEncoding } from "../io/h5.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { type Csr, csrFromDense, csrToDense } from "../data/csr.ts";
 import { type Column, dataFrame } from "../io/anndata.ts";
 import { getGroup, openH5 } from "../io/h5.ts";

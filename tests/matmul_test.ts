@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { matmul, matmulRef, type MatmulTile } from "../kernels/matmul.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";

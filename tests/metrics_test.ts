@@ -4,7 +4,7 @@
  * (float64 round-off of a few operations); cases fed float32 confidences use 1e-6 (float32
  * rounding of inputs like 0.81 is ~1e-8, accumulated over a handful of cells).
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { alignCells, evaluate, formatEvaluation } from "../eval/evaluate.ts";
 import {
   accuracy,

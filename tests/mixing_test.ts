@@ -3,7 +3,7 @@
  * 1-D case, and the two constructed extremes (random domains -> normalised ~1; separated
  * clusters -> exactly 0).
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { mixingEntropy, nearestNeighbors } from "../eval/mixing.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";

@@ -2,7 +2,7 @@
  * The portable model file: byte-exact round trips, and refusal (naming the file) of truncated,
  * corrupted, foreign and future-version files.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { resolveConfig } from "../scnym/config.ts";
 import {
   crc32,

@@ -3,7 +3,7 @@
  * differences of the GPU forward, gradient reversal, MixUp/prefix routing, input gradients
  * (plain and guided) and the model's initialisation.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { csrFromDense } from "../data/csr.ts";
 import { type MixPlan, mixRowsRef, releasePlan } from "../kernels/mixmatch.ts";
 import { softCrossEntropy, softCrossEntropyRef } from "../kernels/softmax.ts";

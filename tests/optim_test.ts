@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { ADADELTA_DEFAULTS, adadeltaStep, adadeltaStepRef } from "../kernels/optim.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";

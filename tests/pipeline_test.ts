@@ -4,7 +4,7 @@
  * sections follow the data, the same seed gives the same report, bad inputs are refused, and
  * `writeTransferReport` writes HTML + SVGs without clobbering.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { type Csr, csrFromDense } from "../data/csr.ts";
 import { pca } from "../eval/embed.ts";
 import { evaluate } from "../eval/evaluate.ts";

@@ -4,7 +4,7 @@
  * rendering in headless Chromium: the DOM must hold the expected figures and tables, the page
  * must reference nothing external, and the screenshot must not be blank.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { pca, umapEmbed } from "../eval/embed.ts";
 import { csrFromDense } from "../data/csr.ts";
 import { evaluate } from "../eval/evaluate.ts";

@@ -1,4 +1,4 @@
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { defineKernel } from "../runtime/kernel.ts";
 import { bucketBytes, Runtime } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";

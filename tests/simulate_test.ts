@@ -2,7 +2,7 @@
  * The simulator: seeded determinism, well-formed CSR counts and annotations, target-only cell
  * types confined to the last domain, and negative-binomial draws with the stated moments.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { negativeBinomial, simulate } from "../data/simulate.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";

@@ -4,7 +4,7 @@
  * configuration, copes with tiny targets, refuses unusable label sets, and writes a checkpoint
  * that predicts exactly like the model in memory.
  */
-import assert from "@std/assert";
+import assert from "node:assert/strict";
 import { selectRows } from "../data/csr.ts";
 import { log1pCpm } from "../data/normalize.ts";
 import { simulate } from "../data/simulate.ts";
