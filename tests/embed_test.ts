@@ -16,7 +16,7 @@ import { Progress } from "../util/progress.ts";
 import { nearestNeighbors } from "../eval/mixing.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
-import { assertClose, randn } from "./helpers.ts";
+import { assertClose, havePython, missing, randn } from "./helpers.ts";
 
 Deno.test("symmetricEigen: A V = V diag(w), V^T V = I, values descending (1x1 to 30x30)", () => {
   const rng = new Rng(1);
@@ -162,17 +162,8 @@ Deno.test("pca matches the dense covariance eigen-decomposition on ragged small 
   assert.throws(() => pca(decayingSparse(rng, 1, 5, 2), 2), ScnymError);
 });
 
-const hasNumpy = await (async () => {
-  try {
-    const p = await new Deno.Command("/usr/bin/python3", {
-      args: ["-c", "import numpy"],
-      stderr: "null",
-    }).output();
-    return p.success;
-  } catch {
-    return false;
-  }
-})();
+const hasNumpy = havePython("numpy") ||
+  missing("/usr/bin/python3 with numpy", "apt-get install python3-numpy");
 
 Deno.test({
   name: "pca explained variances agree with numpy's SVD of the centred matrix",
@@ -214,9 +205,6 @@ Deno.test({
     }
   },
 });
-if (!hasNumpy) {
-  console.log("skipping the numpy PCA cross-check: /usr/bin/python3 with numpy not found");
-}
 
 /** Three Gaussian blobs 30 apart in 20 dimensions, 50 cells each. */
 function blobs(rng: Rng): { x: Float32Array; label: number[] } {

@@ -23,6 +23,31 @@ export function testRuntime(): Promise<Runtime> {
   return shared;
 }
 
+/**
+ * Says that something optional a test needs (shared data, anndata, numpy, Chromium) is absent, and
+ * returns false so the caller can mark its tests `ignore`. Under CI (`CI` set) it throws instead:
+ * CI installs everything, so there a missing requirement is a broken setup, not a reason to skip.
+ */
+export function missing(what: string, how: string): false {
+  const msg = `${what} is absent (${how})`;
+  if (Deno.env.get("CI")) throw new Error(`CI must run every test, but ${msg}`);
+  console.warn(`ignoring the tests that need it: ${msg}`);
+  return false;
+}
+
+/** True when `/usr/bin/python3` imports `module` (Debian's python3-<module> packages). */
+export function havePython(module: string): boolean {
+  try {
+    return new Deno.Command("/usr/bin/python3", {
+      args: ["-c", `import ${module}`],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
 /** Deno.test options for tests that use the GPU (the device outlives one test). */
 export const gpuTest = { sanitizeResources: false, sanitizeOps: false } as const;
 

@@ -3,20 +3,25 @@
  * python3-anndata, for independent cross-checks) are present, and temp-dir handling.
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { havePython, missing } from "./helpers.ts";
 
-/** `../shared/data/` next to the repository (read-only real datasets). */
-export const DATA_DIR = fromFileUrl(new URL("../../shared/data/", import.meta.url));
+/**
+ * The read-only real datasets: `$SCNYM_DATA` when set, else `shared/data/` beside the repository
+ * (where CI lays it), wherever the clone sits.
+ */
+export const DATA_DIR = Deno.env.get("SCNYM_DATA")?.replace(/\/?$/, "/") ??
+  fromFileUrl(new URL("../../shared/data/", import.meta.url));
 /** Small committed fixtures made by `tests/fixtures/make_io_fixtures.py` with real anndata. */
 export const FIXTURES = fromFileUrl(new URL("./fixtures/", import.meta.url));
 
-/** Path of a shared data file, or null (after saying so once) when it is absent. */
+/** Path of a shared data file, or null (after saying so; an error under CI) when it is absent. */
 export function dataFile(name: string): string | null {
   const p = DATA_DIR + name;
   try {
     Deno.statSync(p);
     return p;
   } catch {
-    console.warn(`skipping: ${p} not present (see shared/data/README.md)`);
+    missing(p, "see shared/data/README.md, or point SCNYM_DATA at the folder");
     return null;
   }
 }
@@ -30,21 +35,8 @@ let pythonOk: boolean | null = null;
 
 /** True when /usr/bin/python3 can import anndata (Debian: apt-get install python3-anndata). */
 export function haveAnndata(): boolean {
-  if (pythonOk === null) {
-    try {
-      const r = new Deno.Command("/usr/bin/python3", {
-        args: ["-c", "import anndata"],
-        stdout: "null",
-        stderr: "null",
-      }).outputSync();
-      pythonOk = r.success;
-    } catch {
-      pythonOk = false;
-    }
-    if (!pythonOk) {
-      console.warn("skipping anndata cross-checks: /usr/bin/python3 with python3-anndata absent");
-    }
-  }
+  pythonOk ??= havePython("anndata") ||
+    missing("/usr/bin/python3 with anndata", "apt-get install python3-anndata");
   return pythonOk;
 }
 

@@ -5,6 +5,7 @@
  * must reference nothing external, and the screenshot must not be blank.
  */
 import assert from "node:assert/strict";
+import { missing } from "./helpers.ts";
 import { pca, umapEmbed } from "../eval/embed.ts";
 import { csrFromDense } from "../data/csr.ts";
 import { evaluate } from "../eval/evaluate.ts";
@@ -209,9 +210,7 @@ const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => 
     return false;
   }
 });
-if (!CHROMIUM) {
-  console.log("skipping the Chromium rendering tests: install Debian's chromium to run them");
-}
+if (!CHROMIUM) missing("Chromium (/usr/bin/chromium)", "apt-get install chromium");
 
 /** Runs headless Chromium on `url` with `extra` flags; returns stdout. */
 async function chromium(url: string, extra: string[]): Promise<string> {
