@@ -23,7 +23,7 @@ const quick = Deno.args.includes("--quick");
 const seed = 0;
 const dir = await Deno.makeTempDir({ prefix: "scnym-demo-" });
 const data = `${dir}/synthetic.h5ad`;
-const progress = new Progress({ force: true });
+const progress = new Progress();
 
 console.log(`1. simulating a SYNTHETIC experiment into ${data}`);
 const sim = simulate({

@@ -1,39 +1,55 @@
 /**
- * Progress lines on stderr for long work. Silent when stderr is not a terminal or when quiet is
- * asked for, so logs and pipes stay clean; `force` prints even to a non-TTY (used by tests).
+ * Progress of long work on stderr. On a terminal one status line is rewritten in place; when
+ * stderr is a file or a pipe (a batch job's log) the same status becomes a plain line at most
+ * every `logEvery` seconds, so a log shows the run advancing without filling up. `quiet` silences
+ * everything.
+ *
+ * ETAs are measured from the start of the current phase (`phase()`), not of the whole run, so a
+ * phase that follows slow loading is not estimated from the loading's pace.
  */
 export class Progress {
   readonly enabled: boolean;
-  /** On a terminal the status line is rewritten in place; elsewhere it becomes log lines. */
   readonly #tty: boolean;
-  #t0 = performance.now();
+  readonly #logEvery: number;
+  #phaseStart = performance.now();
   #lastLen = 0;
   #lastLine = -Infinity;
 
-  constructor(opts: { quiet?: boolean; force?: boolean } = {}) {
+  /**
+   * @param opts.quiet print nothing
+   * @param opts.logEvery seconds between status lines when stderr is not a terminal (default 15)
+   */
+  constructor(opts: { quiet?: boolean; logEvery?: number } = {}) {
     this.#tty = Deno.stderr.isTerminal();
-    this.enabled = !opts.quiet && (opts.force || this.#tty);
+    this.enabled = !opts.quiet;
+    this.#logEvery = opts.logEvery ?? 15;
   }
 
-  /** Seconds since this progress started. */
+  /** Starts a new phase: ETAs from now on count from here. */
+  phase(): void {
+    this.#phaseStart = performance.now();
+  }
+
+  /** Seconds since the current phase started. */
   elapsed(): number {
-    return (performance.now() - this.#t0) / 1000;
+    return (performance.now() - this.#phaseStart) / 1000;
   }
 
-  /** Estimated seconds left after `done` of `total` units of work. */
+  /** Estimated seconds left in this phase after `done` of `total` units of work. */
   eta(done: number, total: number): number {
     return done > 0 ? (this.elapsed() / done) * (total - done) : NaN;
   }
 
   /**
-   * Rewrites the current status line. Without a terminal (forced output into a log), writes it
-   * as a line at most every 2 seconds instead.
+   * Shows the status. On a terminal it rewrites the status line; elsewhere it writes it as a log
+   * line when `logEvery` seconds have passed since the last one (the first always shows), or
+   * at once with `important` (a phase's last status).
    */
-  update(line: string): void {
+  update(line: string, important = false): void {
     if (!this.enabled) return;
     if (!this.#tty) {
       const now = performance.now();
-      if (now - this.#lastLine < 2000) return;
+      if (!important && now - this.#lastLine < this.#logEvery * 1000) return;
       this.#lastLine = now;
       this.#write(`${line}\n`);
       return;
