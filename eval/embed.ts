@@ -330,10 +330,12 @@ export function umapEmbed(
  */
 export function umapProgressLine(progress: Progress): (epoch: number, nEpochs: number) => void {
   return (epoch, nEpochs) => {
-    if (epoch === 0) progress.update(`UMAP: neighbour graph built, optimising ${nEpochs} epochs`);
-    else if (epoch % 10 === 0 || epoch === nEpochs) {
+    if (epoch === 0) {
+      progress.phase();
+      progress.update(`UMAP: neighbour graph built, optimising ${nEpochs} epochs`);
+    } else if (epoch % 10 === 0 || epoch === nEpochs) {
       const eta = formatDuration(progress.eta(epoch, nEpochs));
-      progress.update(`UMAP: epoch ${epoch}/${nEpochs}, ${eta} left`);
+      progress.update(`UMAP: epoch ${epoch}/${nEpochs}, ${eta} left`, epoch === nEpochs);
     }
     if (epoch === nEpochs) progress.done();
   };
