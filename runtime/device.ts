@@ -87,3 +87,47 @@ export async function requestGpu(
     isFallback: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
   };
 }
+
+/**
+ * Whether the device is still usable. WebGPU reports failures asynchronously (device loss, WGSL
+ * that does not compile, validation errors); the first one is kept and thrown at the next
+ * dispatch, flush or wait, so a failure never passes silently and a wait never hangs on it.
+ */
+export class DeviceHealth {
+  #failure: Error | null = null;
+  /** Rejects once the device is lost; waits race against it. */
+  readonly lost: Promise<never>;
+
+  constructor(device: GPUDevice) {
+    this.lost = device.lost.then((info) => {
+      this.fail(
+        new ScnymError(`GPU device lost (${info.reason}): ${info.message || "no details"}`),
+      );
+      throw this.#failure;
+    });
+    this.lost.catch(() => {});
+    device.addEventListener("uncapturederror", (ev) => {
+      this.fail(new Error(`WebGPU error: ${(ev as GPUUncapturedErrorEvent).error.message}`));
+    });
+  }
+
+  /** The first failure seen, if any. */
+  get failure(): Error | null {
+    return this.#failure;
+  }
+
+  /** Records `e` unless an earlier failure is already recorded. */
+  fail(e: Error): void {
+    this.#failure ??= e;
+  }
+
+  /** Throws the recorded failure, if any. */
+  check(): void {
+    if (this.#failure) throw this.#failure;
+  }
+
+  /** Waits for `p`, or rejects if the device is lost first. */
+  race<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.lost]);
+  }
+}
