@@ -13,7 +13,7 @@ import { ScnymError } from "../util/errors.ts";
 import { elementwiseKernel, expectNoAlias, expectShape, runElementwise } from "./common.ts";
 
 /** Hyper-parameters of Adadelta. */
-export interface AdadeltaOptions {
+export interface AdadeltaStepOptions {
   /** Learning rate (default 1.0, PyTorch's and scNym's). */
   lr?: number;
   /** Decay of both running averages (default 0.9). */
@@ -25,7 +25,7 @@ export interface AdadeltaOptions {
 }
 
 /** scNym's settings (lr 1, rho 0.9, eps 1e-6, weight decay 1e-4). */
-export const ADADELTA_DEFAULTS: Required<AdadeltaOptions> = {
+export const ADADELTA_DEFAULTS: Required<AdadeltaStepOptions> = {
   lr: 1.0,
   rho: 0.9,
   eps: 1e-6,
@@ -66,7 +66,7 @@ export function adadeltaStep(
   grad: Tensor,
   sqAvg: Tensor,
   accDelta: Tensor,
-  opts: AdadeltaOptions = {},
+  opts: AdadeltaStepOptions = {},
 ): void {
   const op = "adadeltaStep";
   const d = ADADELTA_DEFAULTS;
@@ -98,7 +98,7 @@ export function adadeltaStepRef(
   grad: ArrayLike<number>,
   sqAvg: Float64Array,
   accDelta: Float64Array,
-  opts: AdadeltaOptions = {},
+  opts: AdadeltaStepOptions = {},
 ): void {
   const d = ADADELTA_DEFAULTS;
   const [lr, rho, eps] = [opts.lr ?? d.lr, opts.rho ?? d.rho, opts.eps ?? d.eps];

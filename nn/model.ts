@@ -11,6 +11,7 @@
  * sparse first Linear, whose output is mixed by MixUp: exact, since mixing commutes with a linear
  * map), `trunk` (BatchNorm onwards, up to the embedding) and `head`.
  */
+import { softmax } from "../kernels/softmax.ts";
 import type { GpuCsr } from "../kernels/sparse.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { Rng } from "../util/rng.ts";
@@ -23,7 +24,7 @@ import {
   linear,
   sparseLinear,
 } from "./ops.ts";
-import { Param, type Tape, type Var } from "./tape.ts";
+import { Param, Tape, type Var } from "./tape.ts";
 
 /** The sizes of a model. */
 export interface ModelShape {
@@ -44,12 +45,18 @@ interface HiddenLayer {
   bn: BatchNormLayer;
 }
 
-/** Dropout randomness of one forward pass: layer i uses stream `stream + i`. */
+/**
+ * Dropout randomness of one forward pass: hidden layer i uses stream `stream + i`, so a training
+ * pass needs `layers` consecutive streams of its own (see scnym/random_streams.ts).
+ */
 export interface ForwardMode {
   training: boolean;
   seed: number;
   stream: number;
 }
+
+/** Eval mode draws nothing: no dropout, so no seed or stream is used. */
+const EVAL_MODE: ForwardMode = { training: false, seed: 0, stream: 0 };
 
 /** Classifier and adversary parameters living on the GPU. */
 export class ScnymModel {
@@ -207,6 +214,18 @@ export class ScnymModel {
   /** Class logits from the embedding. */
   classify(t: Tape, embedding: Var): Var {
     return linear(t, embedding, this.head.W, this.head.b);
+  }
+
+  /** Eval mode (running statistics, no dropout) from a sparse batch: logits and embedding. */
+  evaluate(t: Tape, x: GpuCsr): { logits: Var; embedding: Var } {
+    const embedding = this.trunk(t, this.inputLayer(t, x), EVAL_MODE);
+    return { logits: this.classify(t, embedding), embedding };
+  }
+
+  /** Prediction of a sparse batch: class probabilities [B, C] and the embedding [B, hidden]. */
+  predict(x: GpuCsr): { probs: Tensor; embedding: Tensor } {
+    const { logits, embedding } = this.evaluate(new Tape(this.rt, false), x);
+    return { probs: softmax(this.rt, logits.value), embedding: embedding.value };
   }
 
   /** Domain logits from the embedding, through gradient reversal with `weight`. */

@@ -56,8 +56,9 @@ export class Tape {
   }
 
   /**
-   * Runs every recorded backward in reverse order. Seed the outputs' `grad` first (e.g. with the
-   * fused losses' dlogits). The tape is empty afterwards.
+   * Runs every recorded backward in reverse order: the losses of nn/losses.ts seed their logits'
+   * gradients, so this differentiates their sum (other outputs: set their `grad` first). The
+   * tape is empty afterwards.
    */
   backward(): void {
     const ops = this.#ops;

@@ -1,10 +1,7 @@
 /**
- * Host-side batching: labelled splits, the two minibatch streams of a training epoch, and a
- * persistent GPU upload area so that a step's batch reuses the same buffers every time.
+ * Host-side batching: labelled splits and the two minibatch streams of a training epoch (the GPU
+ * side of a batch is `CsrUploadArea`, nn/gpu_csr.ts).
  */
-import { cscView, type Csr, nnz } from "../data/csr.ts";
-import type { GpuCsr } from "../kernels/sparse.ts";
-import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import type { Rng } from "../util/rng.ts";
 
 /** Indices (into the labelled cells) of the three labelled splits. */
@@ -112,67 +109,5 @@ export class TargetStream {
       out.push(this.#order[this.#pos++]);
     }
     return out;
-  }
-}
-
-/**
- * A CSR batch area on the GPU that keeps its buffers between steps (growing when a batch needs
- * more room), so a training step's upload allocates nothing in the steady state.
- */
-export class CsrUploadArea {
-  #indptr: Tensor | null = null;
-  #indices: Tensor | null = null;
-  #data: Tensor | null = null;
-  #colptr: Tensor | null = null;
-  #rowOf: Tensor | null = null;
-  #posOf: Tensor | null = null;
-
-  constructor(readonly rt: Runtime, readonly withCsc: boolean) {}
-
-  #room(t: Tensor | null, n: number, dtype: "u32" | "f32"): Tensor {
-    if (t && t.size >= n) return t;
-    t?.release();
-    // Grow by half again, so slowly drifting batch sizes settle quickly.
-    return this.rt.tensor([Math.max(16, Math.ceil(n * 1.5))], dtype, "batch upload").keep();
-  }
-
-  /** Uploads `m` (with its CSC view if asked) into the area; valid until the next upload. */
-  upload(m: Csr): GpuCsr {
-    const n = nnz(m);
-    const rt = this.rt;
-    this.#indptr = this.#room(this.#indptr, m.nRows + 1, "u32");
-    this.#indices = this.#room(this.#indices, n, "u32");
-    this.#data = this.#room(this.#data, n, "f32");
-    rt.write(this.#indptr, m.indptr.subarray(0, m.nRows + 1), "batch upload", 0);
-    rt.write(this.#indices, m.indices.subarray(0, n), "batch upload", 0);
-    rt.write(this.#data, m.data.subarray(0, n), "batch upload", 0);
-    const x: GpuCsr = {
-      nRows: m.nRows,
-      nCols: m.nCols,
-      nnz: n,
-      indptr: this.#indptr,
-      indices: this.#indices,
-      data: this.#data,
-    };
-    if (this.withCsc) {
-      const v = cscView(m);
-      this.#colptr = this.#room(this.#colptr, m.nCols + 1, "u32");
-      this.#rowOf = this.#room(this.#rowOf, n, "u32");
-      this.#posOf = this.#room(this.#posOf, n, "u32");
-      rt.write(this.#colptr, v.colptr, "batch upload", 0);
-      rt.write(this.#rowOf, v.rowOf, "batch upload", 0);
-      rt.write(this.#posOf, v.posOf, "batch upload", 0);
-      x.csc = { colptr: this.#colptr, rowOf: this.#rowOf, posOf: this.#posOf };
-    }
-    return x;
-  }
-
-  /** Frees the area's buffers. */
-  release(): void {
-    for (
-      const t of [this.#indptr, this.#indices, this.#data, this.#colptr, this.#rowOf, this.#posOf]
-    ) {
-      t?.release();
-    }
   }
 }

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { cscView, type Csr, csrFromDense } from "../data/csr.ts";
-import { CsrUploadArea, labelledEpoch, splitLabelled, TargetStream } from "../scnym/batches.ts";
+import { CsrUploadArea } from "../nn/gpu_csr.ts";
+import { labelledEpoch, splitLabelled, TargetStream } from "../scnym/batches.ts";
 import { Rng } from "../util/rng.ts";
 import { gpuTest, randu, testRuntime } from "./helpers.ts";
 
@@ -198,3 +199,18 @@ Deno.test(
     }
   },
 );
+
+Deno.test("CsrUploadArea validates a batch like uploadCsr", gpuTest, async () => {
+  const rt = await testRuntime();
+  const area = new CsrUploadArea(rt, true);
+  const m = randomCsr(new Rng(11), 5, 4, 0.5);
+  assert.throws(
+    () => area.upload({ ...m, indices: m.indices.map(() => 4) }),
+    (e) => e instanceof Error && /uploadCsr: .*indices\[0\] = 4 is not below nCols/.test(e.message),
+  );
+  const decreasing = Uint32Array.from(m.indptr);
+  decreasing[2] = decreasing[1] + 100;
+  assert.throws(() => area.upload({ ...m, indptr: decreasing }), /uploadCsr: .*indptr decreases/);
+  await assertUploaded(area.upload(m), m, true);
+  area.release();
+});

@@ -10,7 +10,8 @@ import { log1pCpm } from "../data/normalize.ts";
 import { simulate } from "../data/simulate.ts";
 import { resolveConfig } from "../scnym/config.ts";
 import { loadTrainedModel, predictCells } from "../scnym/predict.ts";
-import { type EpochRecord, train, type TrainingSet } from "../scnym/train.ts";
+import { train } from "../scnym/train.ts";
+import type { EpochRecord, TrainingSet } from "../scnym/types.ts";
 import type { ScnymModel } from "../nn/model.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Progress } from "../util/progress.ts";
@@ -208,3 +209,26 @@ Deno.test("training refuses label sets it cannot learn from", gpuTest, async () 
     isScnym(/training set: 300 genes in X, 299 names/),
   );
 });
+
+Deno.test(
+  "a run that diverges throws a clear error and gives every GPU buffer back",
+  gpuTest,
+  async () => {
+    const rt = await testRuntime();
+    // Buffers in use = bytes the pool holds once the free ones are dropped.
+    const inUse = () => (rt.trimPool(), rt.stats.bytesHeld);
+    const before = inUse();
+    // A learning rate of 1e30 blows the weights up after the first step.
+    for (const name of ["default", "no_ssl"]) {
+      const diverging = resolveConfig(name, {
+        model: { hidden: 64, adversaryHidden: 64 },
+        train: { epochs: 2, batchSize: 64, lr: 1e30 },
+      });
+      await assert.rejects(
+        () => train(DATA, { config: diverging, seed: 4, rt, progress: quiet }),
+        isScnym(/training diverged at epoch 0 \(supervised loss (NaN|Infinity)\)/),
+      );
+      assert.equal(inUse(), before, `${name}: bytes of buffers in use after the failed run`);
+    }
+  },
+);
