@@ -1,6 +1,7 @@
 /**
  * The `scnym` command line: `deno run -A cli.ts <command> ...`, or the compiled binary.
  */
+import { closest } from "./commands/common.ts";
 import { evaluateCommand } from "./commands/evaluate.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { predictCommand } from "./commands/predict.ts";
@@ -41,7 +42,11 @@ export async function main(args: string[]): Promise<number> {
   }
   const entry = COMMANDS[cmd];
   if (!entry) {
-    console.error(`scnym: unknown command "${cmd}"\n\n${HELP}`);
+    const guess = closest(cmd, Object.keys(COMMANDS));
+    console.error(
+      `scnym: error: unknown command "${cmd}"` +
+        (guess ? `; did you mean ${guess}?` : ` (commands: ${Object.keys(COMMANDS).join(", ")})`),
+    );
     return 2;
   }
   return await entry[0](rest);

@@ -31,7 +31,9 @@ export {
   type TrainFromFilesOptions,
 } from "./scnym/api.ts";
 export {
+  type ConfigName,
   type ConfigOverrides,
+  isConfigName,
   mergeConfig,
   NAMED_CONFIGS,
   rampWeight,
@@ -39,18 +41,13 @@ export {
   type ScnymConfig,
 } from "./scnym/config.ts";
 export { type LoadedTraining, loadTrainingData, type TrainingInputs } from "./scnym/inputs.ts";
+export { train, type TrainOptions, type TrainResult } from "./scnym/train.ts";
+export type { EpochRecord, TrainingSet } from "./scnym/types.ts";
 export {
-  type EpochRecord,
-  train,
-  type TrainingSet,
-  type TrainOptions,
-  type TrainResult,
-} from "./scnym/train.ts";
-export {
+  type CellPredictions,
   type LoadedModel,
   loadTrainedModel,
   predictCells,
-  type Prediction,
   subsetPrediction,
   UNKNOWN,
 } from "./scnym/predict.ts";
@@ -74,7 +71,13 @@ export {
   vstack,
 } from "./data/csr.ts";
 export { simulate, type SimulatedData, type SimulateOptions } from "./data/simulate.ts";
-export { checkMatrix, log1pCpm, type Normalised, normaliseForModel } from "./data/normalize.ts";
+export {
+  checkMatrix,
+  log1pCpm,
+  type Normalisation,
+  type NormalisedMatrix,
+  normaliseForModel,
+} from "./data/normalize.ts";
 export {
   alignGenes,
   alignmentReport,
@@ -84,10 +87,15 @@ export {
 } from "./data/align.ts";
 export type { AnnData, Column, DataFrame } from "./io/anndata.ts";
 export { type ExpressionInput, readExpression } from "./io/read.ts";
-export { H5adFile, MatrixReader, readH5ad } from "./io/h5ad_read.ts";
-export { type Predictions, writeH5ad, writePredictions } from "./io/h5ad_write.ts";
+export { H5adFile, readH5ad } from "./io/h5ad_read.ts";
+export { MatrixReader } from "./io/matrix_reader.ts";
+export { writeH5ad, writePredictions } from "./io/h5ad_write.ts";
 export { readTenxH5, readTenxMtxDir } from "./io/tenx.ts";
-export { type PredictionsFile, readPredictionsFile } from "./io/predictions.ts";
+export {
+  type PredictionOutputs,
+  type PredictionsFile,
+  readPredictionsFile,
+} from "./io/predictions.ts";
 export { formatInspect, inspectFile } from "./io/inspect.ts";
 
 // ----------------------------------------------------------------- evaluation and reports

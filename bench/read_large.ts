@@ -10,7 +10,8 @@
  * samples Deno.memoryUsage().rss after every chunk.
  */
 import { nnz } from "../data/csr.ts";
-import { H5adFile, readAllRows } from "../io/h5ad_read.ts";
+import { H5adFile } from "../io/h5ad_read.ts";
+import { readAllRows } from "../io/matrix_reader.ts";
 
 const path = Deno.args.find((a) => !a.startsWith("--")) ?? "/tmp/scnym_large_100k.h5ad";
 const chunked = Deno.args.includes("--chunked");

@@ -353,7 +353,7 @@ async function main() {
   await Deno.mkdir(dir, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, "-");
   const path = new URL(`${args.name}-${stamp}.json`, dir).pathname;
-  await writeFileAtomic(path, JSON.stringify(report, null, 2) + "\n");
+  await writeFileAtomic(path, JSON.stringify(report, null, 2) + "\n", { overwrite: true });
   console.log(`\nwrote ${path}`);
   rt.destroy();
 }

@@ -98,6 +98,7 @@ await writeFileAtomic(
     null,
     2,
   ) + "\n",
+  { overwrite: true },
 );
 console.log(`written to ${out}`);
 rt.destroy();

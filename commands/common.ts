@@ -3,6 +3,7 @@
  * user's mistakes (exit 2 for usage, 1 otherwise) and flag value conversion.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import type { ModelHeader } from "../scnym/model_file.ts";
 import { ScnymError } from "../util/errors.ts";
 
 /** A subcommand's name, help text and flags. */
@@ -20,6 +21,52 @@ export type Values = Record<string, string | boolean | string[] | boolean[] | un
 /** `text` on one line: an error line must stay one line even when a message spans several. */
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, " ");
+}
+
+/** Edit distance (insertions, deletions, substitutions) between `a` and `b`. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/**
+ * The candidate closest to `word` by edit distance, when it is close enough to be a plausible
+ * typo (at most 2 edits, or a third of the word) or `word` is its prefix; else undefined.
+ */
+export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = c.startsWith(word) && word.length >= 3 ? 0.5 : editDistance(word, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/**
+ * The one-line message for a flag parsing error. An unknown option gets a suggestion from the
+ * command's own options instead of the parser's advice about positionals.
+ */
+function parseErrorLine(
+  e: Error & { code?: string },
+  spec: { name: string; options: ParseArgsOptionsConfig },
+): string {
+  const seeHelp = `see scnym ${spec.name} --help`;
+  const unknown = e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" &&
+    e.message.match(/^Unknown option '([^']+)'/)?.[1];
+  if (unknown) {
+    const flags = [...Object.keys(spec.options), "help"].map((k) => `--${k}`);
+    const guess = unknown.startsWith("--") ? closest(unknown, flags) : undefined;
+    return `unknown option ${unknown}` + (guess ? `; did you mean ${guess}?` : ` (${seeHelp})`);
+  }
+  return `${oneLine(e.message)} (${seeHelp})`;
 }
 
 /**
@@ -41,9 +88,7 @@ export async function runCommand<O extends ParseArgsOptionsConfig>(
       strict: true,
     });
   } catch (e) {
-    console.error(
-      `scnym ${spec.name}: error: ${oneLine((e as Error).message)} (see scnym ${spec.name} --help)`,
-    );
+    console.error(`scnym ${spec.name}: error: ${parseErrorLine(e as Error, spec)}`);
     return 2;
   }
   const values = parsed.values as Values;
@@ -66,14 +111,6 @@ export async function runCommand<O extends ParseArgsOptionsConfig>(
     const hint = e.exitCode === 2 ? ` (see scnym ${spec.name} --help)` : "";
     console.error(`scnym ${spec.name}: error: ${oneLine(e.message)}${hint}`);
     return e.exitCode;
-  }
-}
-
-/** Refuses an existing output file unless `overwrite` (`-`, standard output, is never refused). */
-export async function refuseExisting(path: string | undefined, overwrite: boolean): Promise<void> {
-  if (!path || path === "-" || overwrite) return;
-  if (await Deno.lstat(path).then(() => true, () => false)) {
-    throw new ScnymError(`${path} already exists; refusing to overwrite it (use --overwrite)`);
   }
 }
 
@@ -117,4 +154,29 @@ export function numberFlag(
 /** Prints warnings on stderr (always: they matter even without a terminal). */
 export function warn(lines: string[]): void {
   for (const w of lines) console.error(`warning: ${w}`);
+}
+
+/**
+ * A warning when a model file holds an interrupted or early model (Ctrl-C, or stopped before any
+ * epoch qualified as a checkpoint), naming the epochs trained and the validation accuracy; null
+ * for a model that trained to the end.
+ */
+export function earlyModelWarning(path: string, header: ModelHeader): string | null {
+  const t = header.training;
+  const bestEpoch = typeof t.bestEpoch === "number" ? t.bestEpoch : undefined;
+  const interrupted = t.interrupted === true;
+  if (!interrupted && bestEpoch !== -1) return null;
+  const history = Array.isArray(t.history) ? t.history as { valAccuracy?: number }[] : [];
+  const epochs = typeof t.epochsRun === "number" ? t.epochsRun : history.length;
+  const kept = bestEpoch !== undefined && bestEpoch >= 0 ? bestEpoch : history.length - 1;
+  const acc = history[kept]?.valAccuracy;
+  const accText = typeof acc === "number" && Number.isFinite(acc)
+    ? `validation accuracy ${(100 * acc).toFixed(1)}% (early-stopping cells, epoch ${kept + 1})`
+    : "no validation accuracy recorded";
+  const what = interrupted ? "an interrupted model (training was stopped)" : "an early model";
+  const holds = bestEpoch === -1
+    ? "no epoch qualified as a checkpoint, so it holds the last epoch's weights"
+    : `it holds epoch ${kept + 1}`;
+  return `${path} is ${what}: ${epochs} of ${header.config.train.epochs} epochs trained, ` +
+    `${holds}; ${accText}; its labels may be poor: train to the end for a reliable model`;
 }

@@ -7,7 +7,7 @@
  * (cells that do not match, a missing column, a file without predictions) leaves no output.
  */
 import { normaliseForModel } from "../data/normalize.ts";
-import { alignCells, type EvaluationResult, formatEvaluation } from "../eval/evaluate.ts";
+import { type EvaluationResult, formatEvaluation } from "../eval/evaluate.ts";
 import {
   buildTransferReport,
   computeMixing,
@@ -19,23 +19,21 @@ import {
   type TransferReportInput,
   writeTransferReport,
 } from "../eval/pipeline.ts";
-import { cellText, type DataFrame } from "../io/anndata.ts";
-import { H5adFile, readH5ad } from "../io/h5ad_read.ts";
+import { readH5ad } from "../io/h5ad_read.ts";
 import { isHdf5File, type PredictionsFile, readPredictionsFile } from "../io/predictions.ts";
-import { readTable } from "../io/table.ts";
 import { loadModel, type ModelHeader } from "../scnym/model_file.ts";
 import { ScnymError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { CLI_OVERWRITE_HINT, refuseExisting, writeFileAtomic } from "../util/fs.ts";
 import { Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
+import { numberFlag, requireFlag, runCommand, stringFlag, type Values } from "./common.ts";
 import {
-  numberFlag,
-  refuseExisting,
-  requireFlag,
-  runCommand,
-  stringFlag,
-  type Values,
-} from "./common.ts";
+  alignedColumn,
+  type CellColumns,
+  obsColumns,
+  readObs,
+  tableColumns,
+} from "./cell_columns.ts";
 
 const HELP = `usage: scnym evaluate --predictions FILE [--truth COL] [options]
 
@@ -91,68 +89,6 @@ const OPTIONS = {
   "mixing-k": { type: "string" },
   quiet: { type: "boolean" },
 } as const;
-
-/** Cells and named columns of a file that can supply truth or domains. */
-interface CellColumns {
-  file: string;
-  /** What the columns are called in messages: `obs` or `column`. */
-  where: string;
-  cells: string[];
-  columns: string[];
-  /** Values of a column, "" for missing ones; undefined when there is no such column. */
-  get(name: string): string[] | undefined;
-}
-
-/** The obs dataframe of an `.h5ad`, without reading its matrix. */
-async function readObs(file: string): Promise<DataFrame> {
-  const h = await H5adFile.open(file);
-  try {
-    return h.obs();
-  } finally {
-    h.close();
-  }
-}
-
-function obsColumns(file: string, obs: DataFrame): CellColumns {
-  return {
-    file,
-    where: "obs",
-    cells: obs.index,
-    columns: [...obs.columns.keys()],
-    get(name) {
-      const col = obs.columns.get(name);
-      return col && obs.index.map((_, i) => cellText(col, i));
-    },
-  };
-}
-
-/** A table's columns; the cell names are the "cell" column, else the first column. */
-async function tableColumns(file: string): Promise<CellColumns> {
-  const t = await readTable(file, "cell table");
-  const cellCol = Math.max(0, t.header.indexOf("cell"));
-  return {
-    file,
-    where: "table",
-    cells: t.rows.map((r) => r[cellCol]),
-    columns: t.header.filter((_, j) => j !== cellCol),
-    get(name) {
-      const j = t.header.indexOf(name);
-      return j < 0 || j === cellCol ? undefined : t.rows.map((r) => r[j]);
-    },
-  };
-}
-
-/** Values of column `name`, or a ScnymError naming the file, the column and the ones there are. */
-function requireColumn(src: CellColumns, name: string, role: string): string[] {
-  const v = src.get(name);
-  if (!v) {
-    const have = src.columns.length ? src.columns.join(", ") : "(none)";
-    throw new ScnymError(
-      `${src.file}: ${src.where} has no ${role} column "${name}"; columns are: ${have}`,
-    );
-  }
-  return v;
-}
 
 /** Parsed and checked command-line options. */
 interface Options {
@@ -221,25 +157,6 @@ function readOptions(v: Values): Options {
     mixingK: numberFlag(v, "mixing-k", { min: 1, integer: true }) ?? 100,
     quiet: Boolean(v.quiet),
   };
-}
-
-/**
- * Values of `column` in `src`, in the order of the prediction cells: matched by name through
- * `alignCells` when `src` is another file (same cells required), taken as they are otherwise.
- */
-function alignedColumn(
-  preds: PredictionsFile,
-  src: CellColumns,
-  column: string,
-  role: string,
-): string[] {
-  const values = requireColumn(src, column, role);
-  if (src.file === preds.file) return values;
-  const order = alignCells(preds.cellNames, src.cells, {
-    predictions: preds.file,
-    truth: src.file,
-  });
-  return Array.from(order, (r) => values[r]);
 }
 
 /** The file that supplies `column`: the predictions' obs when it has it, else the truth file. */
@@ -358,8 +275,7 @@ async function readInputs(
 ): Promise<{ input: TransferReportInput; h5ad: boolean }> {
   const pending: string[] = [];
   const warn = (msg: string) => void pending.push(msg);
-  await refuseExisting(o.json, o.overwrite);
-  await refuseExisting(o.report, o.overwrite);
+  await refuseExisting([o.json, o.report], { overwrite: o.overwrite, hint: CLI_OVERWRITE_HINT });
   const preds = await readPredictionsFile(o.predictions, o.key);
   const truthSrc = await truthSource(o, preds);
   const truth = truthSrc ? readTruth(o, preds, truthSrc, warn) : undefined;
@@ -447,7 +363,7 @@ async function writeJson(
   mixing: TransferMixing | null,
 ): Promise<string[]> {
   if (!o.json || o.json === "-") return [];
-  await writeFileAtomic(o.json, jsonText(evaluation, mixing));
+  await writeFileAtomic(o.json, jsonText(evaluation, mixing), { overwrite: true }); // refused up front
   return [o.json];
 }
 

@@ -4,13 +4,20 @@
  * normalised as the training data was.
  */
 import { alignmentReport } from "../data/align.ts";
-import { cellText } from "../io/anndata.ts";
+import { cellText, requireObsColumn } from "../io/anndata.ts";
 import { predictFile } from "../scnym/api.ts";
 import { writePredictionOutput } from "../scnym/outputs.ts";
-import { ScnymError } from "../util/errors.ts";
+import { CLI_OVERWRITE_HINT, refuseExisting } from "../util/fs.ts";
 import { Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
-import { numberFlag, refuseExisting, requireFlag, runCommand, stringFlag, warn } from "./common.ts";
+import {
+  earlyModelWarning,
+  numberFlag,
+  requireFlag,
+  runCommand,
+  stringFlag,
+  warn,
+} from "./common.ts";
 import { reportForRun } from "./shared.ts";
 
 const HELP = `usage: scnym predict --model MODEL --query QUERY --out OUT [options]
@@ -65,7 +72,7 @@ export function predictCommand(args: string[]): Promise<number> {
     const out = requireFlag(v, "out");
     const overwrite = Boolean(v.overwrite);
     const reportPath = stringFlag(v, "report");
-    for (const p of [out, reportPath]) await refuseExisting(p, overwrite);
+    await refuseExisting([out, reportPath], { overwrite, hint: CLI_OVERWRITE_HINT });
     const progress = new Progress({ quiet: Boolean(v.quiet) });
     const r = await predictFile({
       model: modelPath,
@@ -81,7 +88,8 @@ export function predictCommand(args: string[]): Promise<number> {
     });
     const { header } = r.loaded;
     const { alignment, prediction: pred, query: q, X, rt } = r;
-    warn(r.warnings);
+    const early = earlyModelWarning(modelPath, header);
+    warn(early ? [early, ...r.warnings] : r.warnings);
     console.error(alignmentReport(alignment));
     const run = {
       tool: "scnym-webgpu",
@@ -100,14 +108,7 @@ export function predictCommand(args: string[]): Promise<number> {
     if (reportPath) {
       const col = (key: string | undefined) => {
         if (!key) return undefined;
-        const c = q.obs.columns.get(key);
-        if (!c) {
-          throw new ScnymError(
-            `${queryPath}: obs has no column "${key}"; columns are: ${
-              [...q.obs.columns.keys()].join(", ")
-            }`,
-          );
-        }
+        const c = requireObsColumn(q.obs, key, queryPath);
         return q.obs.index.map((_, i) => cellText(c, i));
       };
       const truth = col(stringFlag(v, "truth"));

@@ -3,9 +3,9 @@
  * a run.
  */
 import { buildTransferReport, writeTransferReport } from "../eval/pipeline.ts";
-import { NAMED_CONFIGS } from "../scnym/config.ts";
+import { isConfigName, NAMED_CONFIGS } from "../scnym/config.ts";
 import type { LoadedTraining } from "../scnym/inputs.ts";
-import type { Prediction } from "../scnym/predict.ts";
+import type { CellPredictions } from "../scnym/predict.ts";
 import { ScnymError } from "../util/errors.ts";
 import type { Progress } from "../util/progress.ts";
 
@@ -14,7 +14,7 @@ import type { Progress } from "../util/progress.ts";
  * configuration with `"base"` (default `default`).
  */
 export async function readConfigArg(arg: string): Promise<{ name: string; overrides?: unknown }> {
-  if (arg in NAMED_CONFIGS) return { name: arg };
+  if (isConfigName(arg)) return { name: arg };
   let text: string;
   try {
     text = await Deno.readTextFile(arg);
@@ -45,7 +45,7 @@ export async function readConfigArg(arg: string): Promise<{ name: string; overri
 export interface RunReportInput {
   loaded: LoadedTraining;
   /** Predictions of every cell of `loaded` (reference and target), in its order. */
-  prediction: Prediction;
+  prediction: CellPredictions;
   trainingLabels: string[];
   facts: Record<string, string | number | undefined>;
   seed: number;

@@ -6,11 +6,13 @@
 import { resolveConfig } from "../scnym/config.ts";
 import { trainFromFiles } from "../scnym/api.ts";
 import { predictCells, subsetPrediction } from "../scnym/predict.ts";
+import type { TrainResult } from "../scnym/train.ts";
+import type { EpochRecord } from "../scnym/types.ts";
 import { writePredictionOutput } from "../scnym/outputs.ts";
-import { writeFileAtomic } from "../util/fs.ts";
-import { Progress } from "../util/progress.ts";
+import { CLI_OVERWRITE_HINT, refuseExisting, writeFileAtomic } from "../util/fs.ts";
+import { formatDuration, Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
-import { numberFlag, refuseExisting, requireFlag, runCommand, stringFlag, warn } from "./common.ts";
+import { numberFlag, requireFlag, runCommand, stringFlag, warn } from "./common.ts";
 import { readConfigArg, reportForRun } from "./shared.ts";
 
 const HELP =
@@ -51,7 +53,10 @@ outputs:
   --report FILE.html      HTML report (UMAP, mixing, and accuracy when target labels exist)
   --truth COL             target annotation column for the report (default: --labels)
   --overwrite             replace existing output files
-  --quiet                 no progress on stderr
+  --quiet                 no progress on stderr (a terminal gets a live status line, a log
+                          file a status line every 15 s); the summary still goes to stdout
+  --log-json FILE         one JSON line per epoch (losses, validation accuracy, seconds) for
+                          pipelines
 
 example:
   scnym train --reference kang.h5ad --labels cell_type --target-where condition=STIM \\
@@ -80,6 +85,7 @@ const OPTIONS = {
   truth: { type: "string" },
   overwrite: { type: "boolean" },
   quiet: { type: "boolean" },
+  "log-json": { type: "string" },
 } as const;
 
 /** Runs `scnym train`; returns the exit code. */
@@ -100,7 +106,11 @@ export function trainCommand(args: string[]): Promise<number> {
     if (threshold !== undefined) config.predict.unknownThreshold = threshold;
     const predictionsPath = stringFlag(v, "predictions");
     const reportPath = stringFlag(v, "report");
-    for (const p of [out, predictionsPath, reportPath]) await refuseExisting(p, overwrite);
+    const logJson = stringFlag(v, "log-json");
+    await refuseExisting([out, predictionsPath, reportPath, logJson], {
+      overwrite,
+      hint: CLI_OVERWRITE_HINT,
+    });
     if (!query && !targetWhere) {
       warn([
         "no --query or --target-where: training on labelled cells only (no MixMatch, no adversary)",
@@ -117,6 +127,16 @@ export function trainCommand(args: string[]): Promise<number> {
       abort.abort();
     };
     Deno.addSignalListener("SIGINT", onInt);
+    const t0 = performance.now();
+    // One line per epoch, written as it ends, so a pipeline can follow the file while it grows.
+    const epochLog = logJson
+      ? Deno.openSync(logJson, { write: true, create: true, truncate: true })
+      : undefined;
+    const encoder = new TextEncoder();
+    const onEpoch = (rec: EpochRecord) => {
+      const elapsedSeconds = (performance.now() - t0) / 1000;
+      epochLog?.writeSync(encoder.encode(JSON.stringify({ ...rec, elapsedSeconds }) + "\n"));
+    };
     let run;
     try {
       run = await trainFromFiles({
@@ -140,10 +160,12 @@ export function trainCommand(args: string[]): Promise<number> {
         out,
         progress,
         signal: abort.signal,
+        onEpoch,
         onLoaded: (l) => warn(l.warnings),
       });
     } finally {
       Deno.removeSignalListener("SIGINT", onInt);
+      epochLog?.close();
     }
     const { result, loaded, rt } = run;
     const summary = {
@@ -163,19 +185,25 @@ export function trainCommand(args: string[]): Promise<number> {
       adapter: rt.gpu.description,
       history: result.history,
     };
-    await writeFileAtomic(`${out}.json`, JSON.stringify(summary, null, 2) + "\n");
+    // The summary belongs to the model at `out`, which was refused above unless --overwrite.
+    await writeFileAtomic(`${out}.json`, JSON.stringify(summary, null, 2) + "\n", {
+      overwrite: true,
+    });
     if (result.interrupted) {
+      console.log(trainingSummary(result, out, null));
       console.error(`interrupted; the best model so far is in ${out}`);
       return 130;
     }
 
+    // Predict every cell (reference and target): the summary counts the target's predictions,
+    // and the report shows both in one embedding.
+    const all = await predictCells(rt, result.model, loaded.set.X, {
+      classes: result.classes,
+      unknownThreshold: config.predict.unknownThreshold,
+      progress,
+    });
+    const targetLabels = all.labels.filter((_, i) => loaded.set.isTarget[i]);
     if (predictionsPath || reportPath) {
-      // Predict every cell (reference and target): the report shows both in one embedding.
-      const all = await predictCells(rt, result.model, loaded.set.X, {
-        classes: result.classes,
-        unknownThreshold: config.predict.unknownThreshold,
-        progress,
-      });
       const run = {
         tool: "scnym-webgpu",
         version: VERSION,
@@ -223,8 +251,39 @@ export function trainCommand(args: string[]): Promise<number> {
       }
     }
     console.error(`model written to ${out} (summary: ${out}.json)`);
+    console.log(trainingSummary(result, out, targetLabels));
     return 0;
   });
+}
+
+/**
+ * The run in a few lines for stdout (printed even with --quiet): epochs, the epoch kept, held-out
+ * validation accuracy, the target cells' predicted labels (null: not predicted) and the time.
+ */
+function trainingSummary(r: TrainResult, out: string, targetLabels: string[] | null): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const how = r.interrupted ? "interrupted" : r.stoppedEarly ? "early stop" : "all epochs";
+  const lines = [
+    `epochs: ${r.history.length} (${how}); best epoch: ` +
+    (r.bestEpoch >= 0 ? String(r.bestEpoch + 1) : "none (the last epoch's weights were kept)"),
+    "validation accuracy (held-out labelled cells): " +
+    (r.validation.accuracy === null
+      ? "n/a (no validation cells)"
+      : `${pct(r.validation.accuracy)} of ${r.validation.cells} cells`),
+  ];
+  if (targetLabels === null) lines.push("target predictions: not made (interrupted)");
+  else if (targetLabels.length === 0) lines.push("target predictions: no target cells");
+  else {
+    const counts = new Map<string, number>();
+    for (const l of targetLabels) counts.set(l, (counts.get(l) ?? 0) + 1);
+    const sorted = [...counts].sort((a, b) => b[1] - a[1]);
+    lines.push(
+      `target predictions (${targetLabels.length} cells): ` +
+        sorted.map(([l, n]) => `${l} ${n} (${pct(n / targetLabels.length)})`).join(", "),
+    );
+  }
+  lines.push(`time: ${formatDuration(r.seconds)} training; model: ${out}`);
+  return lines.join("\n");
 }
 
 if (import.meta.main) Deno.exit(await trainCommand(Deno.args));

@@ -148,8 +148,9 @@ export function alignGenes(
   if (fraction < minFraction) {
     throw new ScnymError(
       `${query}: only ${found} of the model's ${total} genes found (${pct(fraction)}, need ` +
-        `${pct(minFraction)}); missing e.g. ${missing.slice(0, 5).join(", ")}; lower the ` +
-        `minimum gene overlap to predict anyway`,
+        `${pct(minFraction)}); missing e.g. ${missing.slice(0, 5).join(", ")}; to predict anyway ` +
+        `lower --min-gene-fraction (now ${minFraction}), or check the gene-name style ` +
+        `(--ignore-case, --strip-ensembl-version)`,
     );
   }
   return {

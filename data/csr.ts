@@ -73,6 +73,46 @@ export function selectRows(m: Csr, rows: ArrayLike<number>): Csr {
   return out;
 }
 
+/**
+ * `indptr[start..end]` rebased to start at 0: the row pointers of rows [start, end) of a matrix
+ * whose entries `indptr[start]..indptr[end]` are cut out (in memory or from a file).
+ */
+export function rowPointerSlice(
+  indptr: ArrayLike<number>,
+  start: number,
+  end: number,
+): Uint32Array {
+  const out = new Uint32Array(end - start + 1);
+  const lo = indptr[start];
+  for (let r = start; r <= end; r++) out[r - start] = indptr[r] - lo;
+  return out;
+}
+
+/** Rows [start, end) as a new CSR matrix (copies). */
+export function sliceRows(m: Csr, start: number, end: number): Csr {
+  const lo = m.indptr[start];
+  const hi = m.indptr[end];
+  return {
+    nRows: end - start,
+    nCols: m.nCols,
+    indptr: rowPointerSlice(m.indptr, start, end),
+    indices: m.indices.slice(lo, hi),
+    data: m.data.slice(lo, hi),
+  };
+}
+
+/**
+ * Copies all rows of `part` into `out` from row `firstRow` on; the rows before it must be filled
+ * already (their entries end at `out.indptr[firstRow]`) and `out` must have room for the entries.
+ */
+export function setRows(out: Csr, firstRow: number, part: Csr): void {
+  const base = out.indptr[firstRow];
+  const n = nnz(part);
+  out.indices.set(part.indices.subarray(0, n), base);
+  out.data.set(part.data.subarray(0, n), base);
+  for (let r = 1; r <= part.nRows; r++) out.indptr[firstRow + r] = base + part.indptr[r];
+}
+
 /** Rows stacked: all rows of the first matrix, then of the next, ... (same number of columns). */
 export function vstack(...parts: Csr[]): Csr {
   if (parts.length === 0) throw new Error("vstack: no matrices");
@@ -84,14 +124,9 @@ export function vstack(...parts: Csr[]): Csr {
   const total = parts.reduce((s, p) => s + nnz(p), 0);
   const out = emptyCsr(nRows, nCols, total);
   let row = 0;
-  let k = 0;
   for (const p of parts) {
-    const n = nnz(p);
-    out.indices.set(p.indices.subarray(0, n), k);
-    out.data.set(p.data.subarray(0, n), k);
-    for (let r = 1; r <= p.nRows; r++) out.indptr[row + r] = k + p.indptr[r];
+    setRows(out, row, p);
     row += p.nRows;
-    k += n;
   }
   return out;
 }

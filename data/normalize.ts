@@ -126,14 +126,20 @@ export function checkMatrix(m: Csr, origin: MatrixOrigin): ValueStats {
   if (stats.kind() === "scaled") {
     const alt = origin.alternatives ?? [];
     const hint = alt.length
-      ? `use ${alt.map((a) => (a === "raw/X" ? "raw (raw/X)" : a)).join(" or ")} instead`
-      : "give counts or log-normalised data instead (e.g. adata.raw or a counts layer)";
+      ? `use ${alt.map((a) => `--matrix ${matrixFlagValue(a)}`).join(" or ")} instead`
+      : "give counts or log-normalised data instead (adata.raw or a counts layer, chosen with " +
+        "--matrix raw or --matrix LAYER)";
     throw new ScnymError(
       `${where} is scaled (negative values, min ${fmt(stats.min)}): scNym needs counts or ` +
         `log-normalised data; ${hint}`,
     );
   }
   return stats;
+}
+
+/** How `--matrix` names a stored matrix: `raw` for `raw/X`, the bare name of a layer. */
+function matrixFlagValue(stored: string): string {
+  return stored === "raw/X" ? "raw" : stored.replace(/^layers\//, "");
 }
 
 function rowOf(m: Csr, k: number): number {
@@ -166,7 +172,7 @@ export function log1pCpm(m: Csr): Csr {
 }
 
 /** The model input and how it was obtained. */
-export interface Normalised {
+export interface NormalisedMatrix {
   X: Csr;
   normalisation: Normalisation;
   /** What the input held. */
@@ -179,7 +185,7 @@ export interface Normalised {
  * Makes a checked matrix ready for the model: counts become log1p-CPM; log-normalised data is used
  * as-is with a warning (we cannot undo someone else's normalisation); scaled data is refused.
  */
-export function normaliseForModel(m: Csr, origin: MatrixOrigin): Normalised {
+export function normaliseForModel(m: Csr, origin: MatrixOrigin): NormalisedMatrix {
   const stats = checkMatrix(m, origin);
   const where = `${origin.file}: ${origin.matrix}`;
   if (stats.kind() === "counts") {

@@ -6,7 +6,7 @@
  */
 import type { Csr } from "../data/csr.ts";
 import { ScnymError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { refuseExisting, writeFileAtomic } from "../util/fs.ts";
 import type { Progress } from "../util/progress.ts";
 import { pca, umapEmbed, umapProgressLine, type UmapResult } from "./embed.ts";
 import { evaluate, type EvaluationResult } from "./evaluate.ts";
@@ -260,10 +260,6 @@ export function figuresDir(path: string): string {
   return `${path.replace(/\.html?$/i, "")}_figures`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
-}
-
 /**
  * Writes the HTML report to `path` and each figure as `<path minus .html>_figures/<id>.svg`, every
  * file atomically (temporary file, then rename), the HTML last so its presence means the figures
@@ -277,13 +273,7 @@ export async function writeTransferReport(
 ): Promise<string[]> {
   const dir = figuresDir(path);
   const svgs = report.figures.map((f) => ({ path: `${dir}/${f.id}.svg`, svg: f.svg }));
-  if (!opts.overwrite) {
-    for (const p of [path, ...svgs.map((s) => s.path)]) {
-      if (await exists(p)) {
-        throw new ScnymError(`${p} already exists; refusing to overwrite it (ask for overwrite)`);
-      }
-    }
-  }
+  await refuseExisting([path, ...svgs.map((s) => s.path)], { overwrite: !!opts.overwrite });
   if (svgs.length) {
     try {
       await Deno.mkdir(dir, { recursive: true });
@@ -291,7 +281,8 @@ export async function writeTransferReport(
       throw new ScnymError(`cannot create ${dir}: ${(e as Error).message}`);
     }
   }
-  for (const s of svgs) await writeFileAtomic(s.path, s.svg + "\n");
-  await writeFileAtomic(path, report.html);
+  // Every file was checked above, before anything was written.
+  for (const s of svgs) await writeFileAtomic(s.path, s.svg + "\n", { overwrite: true });
+  await writeFileAtomic(path, report.html, { overwrite: true });
   return [path, ...svgs.map((s) => s.path)];
 }

@@ -9,12 +9,11 @@ import type { EvaluationResult } from "./evaluate.ts";
 import type { MixingResult } from "./mixing.ts";
 import {
   categoricalScatterSvg,
-  categoryColors,
   confusionHeatmapSvg,
   continuousScatterSvg,
-  escapeXml,
   reliabilityDiagramSvg,
 } from "./svg.ts";
+import { categoryColors, escapeXml } from "./svg_primitives.ts";
 
 /** Everything the report shows. Per-cell arrays are in the same cell order. */
 export interface ReportData {

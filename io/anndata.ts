@@ -53,6 +53,31 @@ export function categoricalColumn(values: string[]): Column {
   return { kind: "categorical", codes: Int32Array.from(values, (x) => index.get(x)!), categories };
 }
 
+/**
+ * The one-line error for a column that is not there: names the file, where it was looked for
+ * (`obs`, `table`), its role when it has one (`truth`, `label`) and the columns there are.
+ */
+export function missingColumnError(
+  file: string,
+  where: string,
+  key: string,
+  have: string[],
+  role?: string,
+): ScnymError {
+  return new ScnymError(
+    `${file}: ${where} has no ${role ? `${role} ` : ""}column "${key}"; columns are: ${
+      have.length ? have.join(", ") : "(none)"
+    }`,
+  );
+}
+
+/** Column `key` of `obs`, or a `missingColumnError` listing the columns `obs` has. */
+export function requireObsColumn(obs: DataFrame, key: string, file: string, role?: string): Column {
+  const col = obs.columns.get(key);
+  if (!col) throw missingColumnError(file, "obs", key, [...obs.columns.keys()], role);
+  return col;
+}
+
 /** Number of rows of a column. */
 export function columnLength(col: Column): number {
   return col.kind === "categorical" ? col.codes.length : col.values.length;
@@ -116,16 +141,7 @@ export function labelColumn(
   key: string,
 ): { codes: Int32Array; classes: string[]; counts: number[] } {
   const file = ad.source ?? "input";
-  const col = ad.obs.columns.get(key);
-  if (!col) {
-    const have = [...ad.obs.columns.keys()];
-    throw new ScnymError(
-      `${file}: obs has no column "${key}"; columns are: ${
-        have.length ? have.join(", ") : "(none)"
-      }`,
-    );
-  }
-  const cat = asCategorical(col);
+  const cat = asCategorical(requireObsColumn(ad.obs, key, file));
   const counts = categoryCounts(cat);
   const keep = counts.map((c, i) => (c > 0 ? i : -1)).filter((i) => i >= 0);
   if (keep.length < 2) {

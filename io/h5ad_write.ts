@@ -15,9 +15,9 @@
  */
 import { type Csr, nnz } from "../data/csr.ts";
 import { ScnymError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 import { type Column, columnLength, type DataFrame, type UnsValue } from "./anndata.ts";
 import {
-  BoolAttrWriter,
   checkHdf5File,
   condenseH5Error,
   getDataset,
@@ -31,7 +31,9 @@ import {
   superblockVersion,
   writeNumeric,
 } from "./h5.ts";
+import { BoolAttrWriter } from "./h5_bool_attrs.ts";
 import { readH5ad } from "./h5ad_read.ts";
+import type { PredictionOutputs } from "./predictions.ts";
 
 /** Options shared by the writers. */
 export interface WriteOptions {
@@ -39,15 +41,6 @@ export interface WriteOptions {
   overwrite?: boolean;
   /** gzip level for numeric datasets, 0 for none (default 4, like anndata's `compression="gzip"`). */
   compression?: number;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function samePath(a: string, b: string): Promise<boolean> {
@@ -58,27 +51,20 @@ async function samePath(a: string, b: string): Promise<boolean> {
   }
 }
 
-/**
- * Runs `fn(tmp)` to produce the file, then renames `tmp` over `path`. Refuses an existing `path`
- * unless `overwrite`; on any failure the temporary file is removed and nothing is written.
- */
+/** `writeFileAtomic` with `fn(tmp)` creating the file; HDF5 failures condensed to one line. */
 async function writeViaTemp(
   path: string,
   overwrite: boolean,
   fn: (tmp: string) => Promise<void>,
 ): Promise<void> {
-  if (!overwrite && await exists(path)) {
-    throw new ScnymError(`${path} already exists; refusing to overwrite it (ask for overwrite)`);
-  }
-  const tmp = `${path}.${Deno.pid}.${Date.now()}.tmp`;
-  try {
-    await fn(tmp);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    if (e instanceof ScnymError) throw e;
-    throw new ScnymError(`cannot write ${path}: ${condenseH5Error(e)}`);
-  }
+  await writeFileAtomic(path, async (tmp) => {
+    try {
+      await fn(tmp);
+    } catch (e) {
+      if (e instanceof ScnymError) throw e;
+      throw new ScnymError(`cannot write ${path}: ${condenseH5Error(e)}`);
+    }
+  }, { overwrite });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,25 +241,6 @@ export async function writeH5ad(
 // ---------------------------------------------------------------------------------------------
 // predictions
 
-/** What a prediction run produced, per cell. */
-export interface Predictions {
-  /** Class names, in the model's order. */
-  classes: string[];
-  /** Predicted class index per cell. */
-  predicted: Int32Array;
-  /** Probability of the predicted class per cell. */
-  confidence: Float32Array;
-  /** Class probabilities, row-major cells x classes. */
-  probabilities: Float32Array;
-  /** The model's embedding, row-major cells x dim (optional). */
-  embedding?: { data: Float32Array; dim: number };
-  /**
-   * The label column to write when it differs from `classes[predicted]`, e.g. with cells below
-   * a confidence threshold labelled `Unknown` (codes index `categories`).
-   */
-  labels?: { codes: Int32Array; categories: string[] };
-}
-
 /** Run metadata stored in `uns/<key>_run` (seed, config, versions, normalisation, overlap, ...). */
 export type RunInfo = Record<string, string | number | boolean>;
 
@@ -283,7 +250,7 @@ export interface PredictionKeys {
   key?: string;
 }
 
-function checkPredictions(p: Predictions, n: number, file: string): void {
+function checkPredictions(p: PredictionOutputs, n: number, file: string): void {
   const c = p.classes.length;
   const bad = p.predicted.length !== n || p.confidence.length !== n ||
     p.probabilities.length !== n * c ||
@@ -329,7 +296,7 @@ function predictionElements(key: string) {
 export async function writePredictions(
   queryPath: string,
   outPath: string,
-  preds: Predictions,
+  preds: PredictionOutputs,
   run: RunInfo,
   opts: WriteOptions & PredictionKeys = {},
 ): Promise<{ warnings: string[] }> {

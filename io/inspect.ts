@@ -5,19 +5,19 @@
  * inspecting a large file needs memory for one chunk, not the whole matrix.
  */
 import { findDuplicates, geneNameStyle } from "../data/align.ts";
-import { nnz } from "../data/csr.ts";
-import { ValueStats } from "../data/normalize.ts";
 import {
-  type AnnData,
   asCategorical,
   categoryCounts,
   type Column,
   columnLength,
   type DataFrame,
 } from "./anndata.ts";
-import { detectFormat } from "./read.ts";
-import { H5adFile, type MatrixReader } from "./h5ad_read.ts";
-import { readTenxH5, readTenxMtxDir } from "./tenx.ts";
+import {
+  detectFormat,
+  inputFormat,
+  type InputFormatName,
+  type InspectedMatrix,
+} from "./formats.ts";
 
 /** One stored matrix, described. */
 export interface MatrixReport {
@@ -48,7 +48,7 @@ export interface ColumnReport {
 /** Everything `inspect` reports, JSON-serialisable (`--json`). */
 export interface InspectReport {
   file: string;
-  format: "h5ad" | "10x-h5" | "10x-mtx";
+  format: InputFormatName;
   legacyLayout?: boolean;
   nObs: number;
   nVars: number;
@@ -59,7 +59,7 @@ export interface InspectReport {
   advice: string[];
 }
 
-function matrixReport(name: string, storage: string, shape: [number, number], s: ValueStats) {
+function matrixReport({ name, storage, shape, stats: s }: InspectedMatrix): MatrixReport {
   const empty = s.count === 0 || s.nonZero === 0;
   return {
     name,
@@ -72,12 +72,6 @@ function matrixReport(name: string, storage: string, shape: [number, number], s:
     max: s.count ? s.max : 0,
     nonFinite: s.nonFinite,
   };
-}
-
-function scanReader(r: MatrixReader): MatrixReport {
-  const s = new ValueStats();
-  for (const [, c] of r.chunks()) s.add(c.data.subarray(0, nnz(c)));
-  return matrixReport(r.info.name, `${r.info.format} ${r.info.dtype}`, r.info.shape, s);
 }
 
 /** Describes the columns of a dataframe (value counts for categoricals and low-cardinality strings). */
@@ -120,21 +114,6 @@ function advise(matrices: MatrixReport[]): string[] {
   return out;
 }
 
-function fromAnnData(path: string, format: InspectReport["format"], ad: AnnData): InspectReport {
-  const s = new ValueStats().add(ad.X.data.subarray(0, nnz(ad.X)));
-  const matrices = [matrixReport(ad.matrix, "csr", [ad.X.nRows, ad.X.nCols], s)];
-  return {
-    file: path,
-    format,
-    nObs: ad.X.nRows,
-    nVars: ad.X.nCols,
-    matrices,
-    obs: describeColumns(ad.obs),
-    genes: geneReport(ad.var.index),
-    advice: advise(matrices),
-  };
-}
-
 function geneReport(names: string[]) {
   return {
     style: geneNameStyle(names),
@@ -143,31 +122,22 @@ function geneReport(names: string[]) {
   };
 }
 
-/** Inspects an `.h5ad`, a 10x `.h5` or a 10x mtx folder. */
+/** Inspects a file of any of `INPUT_FORMATS` (`.h5ad`, 10x `.h5`, 10x mtx folder). */
 export async function inspectFile(path: string): Promise<InspectReport> {
   const format = await detectFormat(path);
-  if (format === "10x-mtx") return fromAnnData(path, format, await readTenxMtxDir(path));
-  if (format === "10x-h5") return fromAnnData(path, format, await readTenxH5(path));
-
-  const h = await H5adFile.open(path);
-  try {
-    const matrices = h.matrixNames().map((m) => scanReader(h.matrix(m)));
-    const obs = h.obs();
-    const genes = h.matrixNames().includes("X") ? h.var("X").index : h.var().index;
-    return {
-      file: path,
-      format: "h5ad",
-      legacyLayout: h.legacy,
-      nObs: obs.index.length,
-      nVars: genes.length,
-      matrices,
-      obs: describeColumns(obs),
-      genes: geneReport(genes),
-      advice: advise(matrices),
-    };
-  } finally {
-    h.close();
-  }
+  const seen = await format.inspect(path);
+  const matrices = seen.matrices.map(matrixReport);
+  return {
+    file: path,
+    format: format.name,
+    ...(seen.legacyLayout !== undefined ? { legacyLayout: seen.legacyLayout } : {}),
+    nObs: seen.obs.index.length,
+    nVars: seen.genes.length,
+    matrices,
+    obs: describeColumns(seen.obs),
+    genes: geneReport(seen.genes),
+    advice: advise(matrices),
+  };
 }
 
 function thousands(n: number): string {
@@ -177,12 +147,8 @@ function thousands(n: number): string {
 /** The report as text for a terminal. */
 export function formatInspect(r: InspectReport): string {
   const lines: string[] = [];
-  const kind = {
-    "h5ad": "AnnData .h5ad",
-    "10x-h5": "10x Genomics HDF5",
-    "10x-mtx": "10x MatrixMarket folder",
-  };
-  lines.push(`${r.file}: ${kind[r.format]}${r.legacyLayout ? " (pre-0.7 anndata layout)" : ""}`);
+  const kind = inputFormat(r.format).description;
+  lines.push(`${r.file}: ${kind}${r.legacyLayout ? " (pre-0.7 anndata layout)" : ""}`);
   lines.push(`cells x genes: ${thousands(r.nObs)} x ${thousands(r.nVars)}`);
   lines.push("matrices:");
   const w = Math.max(...r.matrices.map((m) => m.name.length), 1);

@@ -11,6 +11,25 @@ import { getDataset, h5Get, isDataset, readNumeric, readStrings, superblockVersi
 import { H5adFile } from "./h5ad_read.ts";
 import { readTable } from "./table.ts";
 
+/** What the prediction writers (`.h5ad` and table) take, per cell: class indices and scores. */
+export interface PredictionOutputs {
+  /** Class names, in the model's order. */
+  classes: string[];
+  /** Predicted class index per cell. */
+  predicted: Int32Array;
+  /** Probability of the predicted class per cell. */
+  confidence: Float32Array;
+  /** Class probabilities, row-major cells x classes. */
+  probabilities: Float32Array;
+  /** The model's embedding, row-major cells x dim (optional). */
+  embedding?: { data: Float32Array; dim: number };
+  /**
+   * The label column to write when it differs from `classes[predicted]`, e.g. with cells below
+   * a confidence threshold labelled `Unknown` (codes index `categories`).
+   */
+  labels?: { codes: Int32Array; categories: string[] };
+}
+
 /** The prediction fields of a file, one entry per cell, in the file's cell order. */
 export interface PredictionsFile {
   /** The path it was read from. */

@@ -4,6 +4,7 @@
  */
 import { ScnymError } from "../util/errors.ts";
 import { requireFile, writeFileAtomic } from "../util/fs.ts";
+import type { PredictionOutputs } from "./predictions.ts";
 
 /** The bytes of `path`, gunzipped on the fly when they start with the gzip magic number. */
 export async function openByteStream(
@@ -110,17 +111,6 @@ export function formatTable(header: string[], rows: Iterable<string[]>, sep: str
   return lines.join("\n") + "\n";
 }
 
-/** The predictions to tabulate (a subset of `Predictions` from the h5ad writer). */
-export interface PredictionRows {
-  classes: string[];
-  predicted: Int32Array;
-  confidence: Float32Array;
-  /** Row-major cells x classes. */
-  probabilities: Float32Array;
-  /** Labels to write instead of `classes[predicted]` (e.g. `Unknown` below a threshold). */
-  labels?: { codes: Int32Array; categories: string[] };
-}
-
 /**
  * Writes `cell, <labelName>, confidence, p_<class>...` (CSV, or TSV for `.tsv`/`.txt` paths),
  * atomically. Refuses an existing file unless `overwrite`.
@@ -128,13 +118,9 @@ export interface PredictionRows {
 export async function writePredictionTable(
   path: string,
   cells: string[],
-  p: PredictionRows,
+  p: PredictionOutputs,
   opts: { labelName?: string; overwrite?: boolean } = {},
 ): Promise<void> {
-  if (!opts.overwrite) {
-    const exists = await Deno.stat(path).then(() => true, () => false);
-    if (exists) throw new ScnymError(`${path} already exists; refusing to overwrite it`);
-  }
   const c = p.classes.length;
   if (p.predicted.length !== cells.length || p.probabilities.length !== cells.length * c) {
     throw new Error(`writePredictionTable: arrays do not match ${cells.length} cells`);
@@ -156,5 +142,5 @@ export async function writePredictionTable(
       yield [cells[i], label, p.confidence[i].toPrecision(6), ...probs];
     }
   };
-  await writeFileAtomic(path, formatTable(header, rows(), sep));
+  await writeFileAtomic(path, formatTable(header, rows(), sep), { overwrite: !!opts.overwrite });
 }

@@ -7,7 +7,7 @@
  * Cell Ranger stores genes x cells in CSC, which is cells x genes in CSR: rows are read directly.
  * Like scanpy (`gex_only=True`), only "Gene Expression" features are kept when types are given.
  */
-import type { Csr } from "../data/csr.ts";
+import { type Csr, selectColumns } from "../data/csr.ts";
 import { ScnymError } from "../util/errors.ts";
 import { type AnnData, type Column, type DataFrame, dataFrame } from "./anndata.ts";
 import {
@@ -20,7 +20,7 @@ import {
   readStrings,
   toFloat64,
 } from "./h5.ts";
-import { MatrixReader, readAllRows } from "./h5ad_read.ts";
+import { MatrixReader, readAllRows } from "./matrix_reader.ts";
 import { readMtxTriples, triplesToCsr } from "./mtx.ts";
 import { parseDelimited, readTable, readText } from "./table.ts";
 
@@ -31,32 +31,6 @@ export function tenxGroup(f: H5File): string | null {
     if (isGroup(f, k) && isDataset(f, `${k}/indptr`) && isDataset(f, `${k}/gene_names`)) return k;
   }
   return null;
-}
-
-/** Columns [0, n) of `m` restricted to `keep` (ascending), renumbered. */
-function keepColumns(m: Csr, keep: Uint32Array): Csr {
-  const newIndex = new Int32Array(m.nCols).fill(-1);
-  keep.forEach((c, i) => (newIndex[c] = i));
-  const indptr = new Uint32Array(m.nRows + 1);
-  const indices = new Uint32Array(m.indices.length);
-  const data = new Float32Array(m.data.length);
-  let k = 0;
-  for (let r = 0; r < m.nRows; r++) {
-    for (let q = m.indptr[r]; q < m.indptr[r + 1]; q++) {
-      const j = newIndex[m.indices[q]];
-      if (j < 0) continue;
-      indices[k] = j;
-      data[k++] = m.data[q];
-    }
-    indptr[r + 1] = k;
-  }
-  return {
-    nRows: m.nRows,
-    nCols: keep.length,
-    indptr,
-    indices: indices.slice(0, k),
-    data: data.slice(0, k),
-  };
 }
 
 /** Gene-expression features only (when feature types are known), with var built from the rest. */
@@ -74,7 +48,7 @@ function geneExpressionOnly(
   const v = dataFrame(pick(names));
   v.columns.set("gene_ids", { kind: "string", values: pick(ids) });
   if (types) v.columns.set("feature_types", { kind: "string", values: pick(types) });
-  return { X: keep ? keepColumns(X, keep) : X, var: v };
+  return { X: keep ? selectColumns(X, keep) : X, var: v };
 }
 
 /** Reads a Cell Ranger `.h5` matrix as cells x genes (var index: gene symbols; `gene_ids` kept). */

@@ -32,7 +32,7 @@ export function expectShape(
       `${op}: ${name} is ${t.describe()}, expected ${dtype}${shapeString(shape)}`,
     );
   }
-  if (t.released) throw new ScnymError(`${op}: ${name} ${t.describe()} was released`);
+  t.assertAlive(op, name);
 }
 
 /** The [rows, cols] of a 2-D f32 tensor; throws naming the op and input otherwise. */
@@ -42,7 +42,7 @@ export function expectMatrix(op: string, name: string, t: Tensor): [number, numb
       `${op}: ${name} is ${t.describe()}, expected a 2-D f32 matrix [rows, cols]`,
     );
   }
-  if (t.released) throw new ScnymError(`${op}: ${name} ${t.describe()} was released`);
+  t.assertAlive(op, name);
   return [t.shape[0], t.shape[1]];
 }
 
@@ -64,31 +64,31 @@ export function outputTensor(
     return rt.tensor(shape, dtype, op);
   }
   expectShape(op, "out", opts.out, shape, dtype);
-  for (const t of inputs) {
-    if (t.buffer === opts.out.buffer) {
-      throw new ScnymError(
-        `${op}: out ${opts.out.describe()} is also an input; write to a separate tensor`,
-      );
-    }
-  }
+  expectNoAlias(op, { out: opts.out }, inputs);
   return opts.out;
 }
 
 /**
- * Throws unless every tensor in `written` has its own buffer, shared with no other written or
- * read tensor (the dispatch would be rejected by WebGPU and leave the device unusable).
+ * The one aliasing check: throws unless every tensor in `written` has its own buffer, shared with
+ * no other written or read tensor (WebGPU rejects a buffer bound for writing and for anything else
+ * in the same dispatch, and the device would stay broken afterwards). `read` is named (the message
+ * names both tensors) or a plain list of inputs (absent optional ones may be undefined).
  */
 export function expectNoAlias(
   op: string,
   written: Record<string, Tensor>,
-  read: Record<string, Tensor>,
+  read: Record<string, Tensor | undefined> | readonly (Tensor | undefined)[],
 ): void {
-  const all = [...Object.entries(written), ...Object.entries(read)];
-  Object.entries(written).forEach(([name, t], i) => {
+  const writtenEntries = Object.entries(written);
+  const all = [...writtenEntries, ...Object.entries(read)];
+  writtenEntries.forEach(([name, t], i) => {
     all.forEach(([other, u], j) => {
-      if (i !== j && t.buffer === u.buffer) {
-        throw new ScnymError(`${op}: ${name} and ${other} are the same tensor; pass separate ones`);
-      }
+      if (i === j || u?.buffer !== t.buffer) return;
+      throw new ScnymError(
+        j >= writtenEntries.length && Array.isArray(read)
+          ? `${op}: ${name} ${t.describe()} is also an input; write to a separate tensor`
+          : `${op}: ${name} and ${other} are the same tensor; pass separate ones`,
+      );
     });
   });
 }

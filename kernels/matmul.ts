@@ -22,6 +22,7 @@
 import { defineKernel, type Kernel } from "../runtime/kernel.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
+import { expectNoAlias } from "./common.ts";
 
 /** Options of `matmul`. */
 export interface MatmulOptions {
@@ -115,9 +116,7 @@ export function matmul(rt: Runtime, a: Tensor, b: Tensor, opts: MatmulOptions = 
         `matmul: out must be f32[${M}x${N}] for ${shapes()}, got ${out.describe()}`,
       );
     }
-    if ([a, b, opts.bias].some((t) => t?.buffer === out.buffer)) {
-      throw new ScnymError(`matmul: out must not be an input (${shapes()})`);
-    }
+    expectNoAlias("matmul", { out }, [a, b, opts.bias]);
   }
   const t = TILES[opts.tile ?? (rt.gpu.isFallback ? "large" : "standard")];
   const groups = [Math.ceil(N / (t.tn * t.wgX)), Math.ceil(M / (t.tm * t.wgY)), 1];

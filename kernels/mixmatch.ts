@@ -18,6 +18,7 @@
  */
 import { defineKernel } from "../runtime/kernel.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
+import { argmaxRow } from "../util/argmax.ts";
 import { ScnymError } from "../util/errors.ts";
 import { RNG_WGSL, rngBetaRef, rngUniform } from "./random.ts";
 import { expectMatrix, expectShape, expectU32, type OutOptions, outputTensor } from "./common.ts";
@@ -544,12 +545,6 @@ export function countCorrectRef(
   classes: number,
 ): number {
   let hits = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) {
-      if (logits[i * classes + c] > logits[i * classes + best]) best = c;
-    }
-    if (best === labels[i]) hits++;
-  }
+  for (let i = 0; i < labels.length; i++) if (argmaxRow(logits, i, classes) === labels[i]) hits++;
   return hits;
 }

@@ -15,6 +15,7 @@ import { ScnymError } from "../util/errors.ts";
 import {
   elementwiseKernel,
   expectMatrix,
+  expectNoAlias,
   expectU32,
   type OutOptions,
   outputTensor,
@@ -135,7 +136,7 @@ export function sumAll(rt: Runtime, x: Tensor, opts: SumAllOptions = {}): Tensor
           `longer than outIndex`,
       );
     }
-    if (out.buffer === x.buffer) throw new ScnymError(`${op}: out is also the input`);
+    expectNoAlias(op, { out }, [x]);
   } else {
     out = outputTensor(rt, op, [1], opts, [x]);
   }

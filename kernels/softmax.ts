@@ -1,7 +1,7 @@
 /**
  * Row softmax and what is built on it: MixMatch sharpening, the two fused losses of a scNym step
  * (soft-label cross-entropy and softmax squared error, each producing its loss and its gradient
- * w.r.t. the logits in one pass), and argmax for prediction.
+ * w.r.t. the logits in one pass).
  *
  * One invocation handles one row (class counts are small: tens of cell types, 2 domains), so no
  * workgroup synchronisation is needed. Softmax is computed stably as exp(z - logsumexp(z)).
@@ -360,34 +360,4 @@ export function softmaxSquaredErrorRef(
     });
     return { l, dz: q.map((v, c) => v * (g[c] - qg)) };
   });
-}
-
-// ------------------------------------------------------------------ argmax
-
-const ARGMAX = elementwiseKernel({
-  name: "argmax_rows",
-  params: { cols: "u32" },
-  buffers: { z: "read", out: { access: "rw", type: "u32" } },
-  body: `
-  let base = i * p.cols;
-  var best = 0u;
-  for (var c = 1u; c < p.cols; c++) { if (z[base + c] > z[base + best]) { best = c; } }
-  out[i] = best;`,
-});
-
-/** Index of each row's maximum (the first on ties): [B, C] -> u32 [B]. */
-export function argmaxRows(rt: Runtime, x: Tensor, opts: { out?: Tensor } = {}): Tensor {
-  const [rows, cols] = expectLogits("argmaxRows", "x", x);
-  const out = outputTensor(rt, "argmaxRows", [rows], opts, [x], "u32");
-  runElementwise(rt, ARGMAX, rows, { z: x, out }, { cols });
-  return out;
-}
-
-/** CPU reference of `argmaxRows`. */
-export function argmaxRowsRef(x: ArrayLike<number>, rows: number, cols: number): Uint32Array {
-  const out = new Uint32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 1; c < cols; c++) if (x[r * cols + c] > x[r * cols + out[r]]) out[r] = c;
-  }
-  return out;
 }

@@ -22,6 +22,7 @@ import { cscView, type Csr, nnz as csrNnz } from "../data/csr.ts";
 import { defineKernel, type Kernel } from "../runtime/kernel.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
+import { expectNoAlias } from "./common.ts";
 
 /** A CSR matrix on the GPU, with an optional gene-major (CSC) view for `spmmTransposed`. */
 export interface GpuCsr {
@@ -45,27 +46,47 @@ export interface GpuCsr {
   };
 }
 
+/** A GPU array of a CSR upload, by field (the CSC view's arrays only with `withCsc`). */
+export type CsrField = "indptr" | "indices" | "data" | "colptr" | "rowOf" | "posOf";
+
+/**
+ * Where `uploadCsr` writes a field: a tensor of at least `n` elements of `dtype` (the default
+ * makes a new one of exactly `n`; an upload area hands out buffers it keeps between steps).
+ */
+export type CsrRoom = (field: CsrField, n: number, dtype: "u32" | "f32") => Tensor;
+
 /**
  * Uploads a CSR matrix (validated: a malformed one would make the kernels read out of
  * bounds). With `withCsc`, also builds and uploads the CSC view that `spmmTransposed` needs.
+ * With `room`, the arrays go into tensors the caller provides (see `CsrRoom`).
  */
-export function uploadCsr(rt: Runtime, m: Csr, opts: { withCsc?: boolean } = {}): GpuCsr {
+export function uploadCsr(
+  rt: Runtime,
+  m: Csr,
+  opts: { withCsc?: boolean; room?: CsrRoom } = {},
+): GpuCsr {
   validateCsr(m);
   const n = csrNnz(m);
+  const room: CsrRoom = opts.room ?? ((_, len, dtype) => rt.tensor([len], dtype, "uploadCsr"));
+  const put = (field: CsrField, data: Uint32Array | Float32Array, dtype: "u32" | "f32") => {
+    const t = room(field, data.length, dtype);
+    rt.write(t, data, "uploadCsr", 0);
+    return t;
+  };
   const x: GpuCsr = {
     nRows: m.nRows,
     nCols: m.nCols,
     nnz: n,
-    indptr: rt.upload(m.indptr.subarray(0, m.nRows + 1), [m.nRows + 1], "u32", "uploadCsr"),
-    indices: rt.upload(m.indices.subarray(0, n), [n], "u32", "uploadCsr"),
-    data: rt.upload(m.data.subarray(0, n), [n], "f32", "uploadCsr"),
+    indptr: put("indptr", m.indptr.subarray(0, m.nRows + 1), "u32"),
+    indices: put("indices", m.indices.subarray(0, n), "u32"),
+    data: put("data", m.data.subarray(0, n), "f32"),
   };
   if (opts.withCsc) {
     const v = cscView(m);
     x.csc = {
-      colptr: rt.upload(v.colptr, [m.nCols + 1], "u32", "uploadCsr"),
-      rowOf: rt.upload(v.rowOf, [n], "u32", "uploadCsr"),
-      posOf: rt.upload(v.posOf, [n], "u32", "uploadCsr"),
+      colptr: put("colptr", v.colptr, "u32"),
+      rowOf: put("rowOf", v.rowOf, "u32"),
+      posOf: put("posOf", v.posOf, "u32"),
     };
   }
   return x;
@@ -257,13 +278,6 @@ function groupsFor(rt: Runtime, op: string, rows: number, n: number): number[] {
   return groups;
 }
 
-/** WebGPU cannot bind one buffer as both an input and the output of a dispatch. */
-function checkNotAliased(op: string, out: Tensor | undefined, inputs: (Tensor | undefined)[]) {
-  if (out && inputs.some((t) => t?.buffer === out.buffer)) {
-    throw new ScnymError(`${op}: out ${out.describe()} must not be one of the inputs`);
-  }
-}
-
 function checkDense(op: string, name: string, t: Tensor, rows: number, cols?: number): number {
   const n = cols ?? t.cols;
   if (t.dtype !== "f32" || t.shape.length !== 2 || t.rows !== rows || t.cols !== n || n === 0) {
@@ -289,7 +303,7 @@ export function spmm(
     throw new ScnymError(`spmm: bias must be f32 with ${N} values, got ${opts.bias.describe()}`);
   }
   if (opts.out) checkDense("spmm", "out", opts.out, x.nRows, N);
-  checkNotAliased("spmm", opts.out, [w, opts.bias, x.data]);
+  if (opts.out) expectNoAlias("spmm", { out: opts.out }, [w, opts.bias, x.data]);
   const groups = groupsFor(rt, "spmm", x.nRows, N);
   const out = opts.out ?? rt.tensor([x.nRows, N], "f32", "spmm");
   if (x.nRows === 0) return out;
@@ -325,7 +339,7 @@ export function spmmTransposed(
     throw new ScnymError("spmmTransposed: accumulate needs an `out` tensor");
   }
   if (opts.out) checkDense("spmmTransposed", "out", opts.out, x.nCols, N);
-  checkNotAliased("spmmTransposed", opts.out, [dy, x.data]);
+  if (opts.out) expectNoAlias("spmmTransposed", { out: opts.out }, [dy, x.data]);
   const groups = groupsFor(rt, "spmmTransposed", x.nCols, N);
   const out = opts.out ?? rt.tensor([x.nCols, N], "f32", "spmmTransposed");
   if (x.nCols === 0) return out;

@@ -9,14 +9,19 @@ import {
   type GeneAlignment,
 } from "../data/align.ts";
 import type { Csr } from "../data/csr.ts";
-import { normaliseForModel } from "../data/normalize.ts";
+import { type Normalisation, normaliseForModel } from "../data/normalize.ts";
 import type { AnnData } from "../io/anndata.ts";
 import { readExpression } from "../io/read.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import type { Progress } from "../util/progress.ts";
 import { type ConfigOverrides, resolveConfig, type ScnymConfig } from "./config.ts";
 import { type LoadedTraining, loadTrainingData, type TrainingInputs } from "./inputs.ts";
-import { type LoadedModel, loadTrainedModel, predictCells, type Prediction } from "./predict.ts";
+import {
+  type CellPredictions,
+  type LoadedModel,
+  loadTrainedModel,
+  predictCells,
+} from "./predict.ts";
 import { train, type TrainOptions, type TrainResult } from "./train.ts";
 
 /** Options of `trainFromFiles`. */
@@ -75,14 +80,14 @@ export interface PredictFileOptions extends AlignOptions {
 
 /** What `predictFile` returns. */
 export interface PredictFileResult {
-  prediction: Prediction;
+  prediction: CellPredictions;
   loaded: LoadedModel;
   /** The query as read (before normalisation and gene alignment). */
   query: AnnData;
   /** The normalised query over the model's genes, as the model saw it. */
   X: Csr;
   alignment: GeneAlignment;
-  normalisation: string;
+  normalisation: Normalisation;
   warnings: string[];
   threshold: number | null;
   rt: Runtime;

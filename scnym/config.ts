@@ -8,7 +8,7 @@ import { ScnymError } from "../util/errors.ts";
 /** Everything that shapes a training run. */
 export interface ScnymConfig {
   /** Name of the named configuration this was resolved from. */
-  name: string;
+  name: ConfigName;
   model: {
     /** Width of every hidden layer. */
     hidden: number;
@@ -114,14 +114,26 @@ export type ConfigOverrides = {
     : ScnymConfig[K];
 };
 
+/** Names of the named configurations (the original scNym's). */
+export type ConfigName =
+  | "default"
+  | "no_new_identity"
+  | "new_identity_discovery"
+  | "no_dan"
+  | "no_ssl";
+
 /** The named configurations, as overrides of `default`. */
-export const NAMED_CONFIGS: Record<string, { description: string; overrides: ConfigOverrides }> = {
+export const NAMED_CONFIGS: Record<
+  ConfigName,
+  { description: string; overrides: ConfigOverrides }
+> = {
   default: {
     description: "MixMatch semi-supervision + domain adversary, no confidence threshold",
     overrides: {},
   },
   no_new_identity: {
-    description: "same as default: assumes the target holds no cell types absent from training",
+    description: "an alias of default (the original's name for it): assumes the target holds " +
+      "no cell types absent from training",
     overrides: {},
   },
   new_identity_discovery: {
@@ -138,6 +150,11 @@ export const NAMED_CONFIGS: Record<string, { description: string; overrides: Con
     overrides: { ssl: { enabled: false }, dan: { enabled: false } },
   },
 };
+
+/** Whether `name` is one of `NAMED_CONFIGS` (own keys only: not `toString`). */
+export function isConfigName(name: string): name is ConfigName {
+  return Object.hasOwn(NAMED_CONFIGS, name);
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -220,13 +237,12 @@ export function validateConfig(c: ScnymConfig): ScnymConfig {
 
 /** Resolves a named configuration plus overrides (deep-merged into a copy) and validates it. */
 export function resolveConfig(name = "default", overrides?: unknown): ScnymConfig {
-  const named = NAMED_CONFIGS[name];
-  if (!named) {
+  if (!isConfigName(name)) {
     throw new ScnymError(
       `unknown configuration "${name}" (known: ${Object.keys(NAMED_CONFIGS).join(", ")})`,
     );
   }
-  const base = mergeConfig(DEFAULT, named.overrides, `config ${name}`);
+  const base = mergeConfig(DEFAULT, NAMED_CONFIGS[name].overrides, `config ${name}`);
   base.name = name;
   return validateConfig(mergeConfig(base, overrides, "overrides"));
 }

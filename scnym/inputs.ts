@@ -5,11 +5,11 @@
  */
 import { type Csr, selectColumns, vstack } from "../data/csr.ts";
 import { intersectGenes, type MatchOptions } from "../data/align.ts";
-import { normaliseForModel } from "../data/normalize.ts";
-import { type AnnData, cellText, columnLength } from "../io/anndata.ts";
+import { type Normalisation, normaliseForModel } from "../data/normalize.ts";
+import { type AnnData, cellText, columnLength, requireObsColumn } from "../io/anndata.ts";
 import { readExpression } from "../io/read.ts";
 import { ScnymError } from "../util/errors.ts";
-import type { TrainingSet } from "./train.ts";
+import type { TrainingSet } from "./types.ts";
 
 /** Where the training cells come from. */
 export interface TrainingInputs {
@@ -49,14 +49,19 @@ export interface LoadedTraining {
   warnings: string[];
 }
 
-interface Normalised {
+/** A file as read, with its matrix made ready for the model. */
+interface NormalisedFile {
   ad: AnnData;
   X: Csr;
-  normalisation: string;
+  normalisation: Normalisation;
   warnings: string[];
 }
 
-async function readNormalised(path: string, matrix?: string, labels?: string): Promise<Normalised> {
+async function readNormalised(
+  path: string,
+  matrix?: string,
+  labels?: string,
+): Promise<NormalisedFile> {
   const input = await readExpression(path, { matrix, labels });
   const n = normaliseForModel(input.data.X, {
     file: path,
@@ -68,15 +73,7 @@ async function readNormalised(path: string, matrix?: string, labels?: string): P
 
 /** The column's value per cell ("" for missing); a missing column lists the ones that exist. */
 function obsColumn(ad: AnnData, key: string, file: string, what: string): string[] {
-  const col = ad.obs.columns.get(key);
-  if (!col) {
-    const have = [...ad.obs.columns.keys()];
-    throw new ScnymError(
-      `${file}: ${what} column "${key}" not found in obs; columns are: ${
-        have.length ? have.join(", ") : "(none)"
-      }`,
-    );
-  }
+  const col = requireObsColumn(ad.obs, key, file, what);
   return Array.from({ length: columnLength(col) }, (_, i) => cellText(col, i));
 }
 

@@ -151,13 +151,16 @@ export function decodeModel(bytes: Uint8Array, path: string): ModelFile {
   return { header, tensors };
 }
 
-/** Writes a model file atomically (temporary file, then rename). */
+/**
+ * Writes a model file atomically (temporary file, then rename), replacing an existing one: training
+ * rewrites its checkpoint every time the validation loss improves.
+ */
 export async function saveModel(
   path: string,
   header: Omit<ModelHeader, "tensors" | "format">,
   tensors: Map<string, { shape: number[]; data: Float32Array }>,
 ): Promise<void> {
-  await writeFileAtomic(path, encodeModel(header, tensors));
+  await writeFileAtomic(path, encodeModel(header, tensors), { overwrite: true });
 }
 
 /** Reads and checks a model file. */

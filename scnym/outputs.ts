@@ -3,22 +3,15 @@
  * (`obs/scNym`, `obs/scNym_confidence`, `obsm/X_scnym`, `uns/scNym_probabilities`, run facts in
  * `uns/scNym_run`), or a CSV/TSV table.
  */
-import { type Predictions, type RunInfo, writePredictions } from "../io/h5ad_write.ts";
+import { type RunInfo, writePredictions } from "../io/h5ad_write.ts";
+import type { PredictionOutputs } from "../io/predictions.ts";
 import { writePredictionTable } from "../io/table.ts";
-import type { Prediction } from "./predict.ts";
+import { argmaxRows } from "../util/argmax.ts";
+import type { CellPredictions } from "./predict.ts";
 
 /** The writers' view of a prediction: class indices, plus the label column when it differs. */
-export function writablePrediction(p: Prediction): Predictions {
-  const C = p.classes.length;
-  const n = p.confidence.length;
-  const predicted = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < C; c++) {
-      if (p.probabilities[i * C + c] > p.probabilities[i * C + best]) best = c;
-    }
-    predicted[i] = best;
-  }
+export function writablePrediction(p: CellPredictions): PredictionOutputs {
+  const predicted = argmaxRows(p.probabilities, p.confidence.length, p.classes.length);
   const categories = [...p.classes];
   const codes = Int32Array.from(p.labels, (l, i) => {
     if (l === p.classes[predicted[i]]) return predicted[i];
@@ -26,14 +19,14 @@ export function writablePrediction(p: Prediction): Predictions {
     if (k < 0) k = categories.push(l) - 1;
     return k;
   });
-  const out: Predictions = {
+  const out: PredictionOutputs = {
     classes: p.classes,
     predicted,
     confidence: p.confidence,
     probabilities: p.probabilities,
     embedding: { data: p.embedding, dim: p.hidden },
   };
-  if (categories.length > C) out.labels = { codes, categories };
+  if (categories.length > p.classes.length) out.labels = { codes, categories };
   return out;
 }
 
@@ -50,7 +43,7 @@ export async function writePredictionOutput(
   outPath: string,
   sourceFile: string,
   cellNames: string[],
-  pred: Prediction,
+  pred: CellPredictions,
   run: RunInfo,
   opts: { overwrite?: boolean } = {},
 ): Promise<string[]> {

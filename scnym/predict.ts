@@ -3,21 +3,20 @@
  * confidence (the largest class probability), every class probability and the embedding.
  */
 import { type Csr, selectRows } from "../data/csr.ts";
-import { softmax } from "../kernels/softmax.ts";
-import { type GpuCsr, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
+import { type GpuCsr, releaseCsr, uploadCsr } from "../nn/gpu_csr.ts";
 import { ScnymModel } from "../nn/model.ts";
-import { Tape } from "../nn/tape.ts";
 import type { Runtime } from "../runtime/runtime.ts";
+import { argmaxRow } from "../util/argmax.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Progress } from "../util/progress.ts";
 import { loadModel, type ModelHeader } from "./model_file.ts";
-import { EVAL_CHUNK } from "./train.ts";
+import { EVAL_CHUNK } from "./types.ts";
 
 /** The label given to cells below the confidence threshold. */
 export const UNKNOWN = "Unknown";
 
 /** Per-cell outputs of a model. */
-export interface Prediction {
+export interface CellPredictions {
   classes: string[];
   /** Predicted class per cell (`Unknown` below the threshold, when one is set). */
   labels: string[];
@@ -61,22 +60,17 @@ export async function loadTrainedModel(rt: Runtime, path: string): Promise<Loade
   return { model, header: h };
 }
 
-/** Logits and embedding of one chunk in eval mode; the caller releases nothing (scoped). */
+/** Probabilities and embedding of one chunk in eval mode, read back to the host. */
 async function forwardChunk(
   rt: Runtime,
   model: ScnymModel,
   x: GpuCsr,
 ): Promise<{ probs: Float32Array; embedding: Float32Array }> {
-  const [probs, emb] = rt.scope(() => {
-    const tape = new Tape(rt, false);
-    const mode = { training: false, seed: 0, stream: 0 };
-    const e = model.trunk(tape, model.inputLayer(tape, x), mode);
-    const z = model.classify(tape, e);
-    return [softmax(rt, z.value), e.value];
-  });
-  const [p, e] = await rt.readAll([probs, emb]);
+  // The scope frees the pass's intermediates; the two results are read, then freed.
+  const { probs, embedding } = rt.scope(() => model.predict(x));
+  const [p, e] = await rt.readAll([probs, embedding]);
   probs.release();
-  emb.release();
+  embedding.release();
   return { probs: p as Float32Array, embedding: e as Float32Array };
 }
 
@@ -89,7 +83,7 @@ export async function predictCells(
   model: ScnymModel,
   X: Csr,
   opts: { classes: string[]; unknownThreshold?: number | null; progress?: Progress },
-): Promise<Prediction> {
+): Promise<CellPredictions> {
   const { classes } = opts;
   if (X.nCols !== model.shape.genes) {
     throw new ScnymError(
@@ -117,10 +111,7 @@ export async function predictCells(
   const confidence = new Float32Array(n);
   const labels: string[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < C; c++) {
-      if (probabilities[i * C + c] > probabilities[i * C + best]) best = c;
-    }
+    const best = argmaxRow(probabilities, i, C);
     confidence[i] = probabilities[i * C + best];
     labels[i] = threshold !== null && confidence[i] < threshold ? UNKNOWN : classes[best];
   }
@@ -136,7 +127,7 @@ export async function predictCells(
 }
 
 /** The prediction of the cells `rows` (in that order). */
-export function subsetPrediction(p: Prediction, rows: number[]): Prediction {
+export function subsetPrediction(p: CellPredictions, rows: number[]): CellPredictions {
   const C = p.classes.length;
   const H = p.hidden;
   const probabilities = new Float32Array(rows.length * C);

@@ -53,7 +53,7 @@ Deno.test("alignGenes: refuses below the threshold and with zero shared genes", 
   const model = ["A", "B", "C", "D", "E"];
   assert.throws(
     () => alignGenes(model, ["A", "B", "C", "X"]),
-    /query: only 3 of the model's 5 genes found \(60\.0%, need 80\.0%\); missing e\.g\. D, E/,
+    /query: only 3 of the model's 5 genes found \(60\.0%, need 80\.0%\); missing e\.g\. D, E; .*lower --min-gene-fraction \(now 0\.8\)/,
   );
   const ok = alignGenes(model, ["A", "B", "C", "X"], { minFraction: 0.5 });
   assert.equal(ok.fraction, 0.6);

@@ -252,6 +252,134 @@ Deno.test("Ctrl-C during training leaves the best model so far loadable", opts, 
   assert.equal(m.header.training.interrupted, true);
 });
 
+Deno.test(
+  "train with stderr into a file: progress lines there, a summary on stdout",
+  opts,
+  async () => {
+    const model = `${dir}/logged.scnym`;
+    const log = `${dir}/train.log`;
+    const epochs = `${dir}/epochs.jsonl`;
+    // As a batch job runs it: stderr redirected to a file by the shell (not a terminal, not a pipe).
+    const args = scriptArgs("cli.ts", trainSim(model, ...fast, "--log-json", epochs));
+    const out = await new Deno.Command("/bin/sh", {
+      args: ["-c", 'exec "$0" "$@" 2>"$SCNYM_TEST_LOG"', Deno.execPath(), ...args],
+      env: { SCNYM_TEST_LOG: log },
+      stdout: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = await Deno.readTextFile(log);
+    assert.equal(out.code, 0, stderr);
+    // The first epoch's status line always shows; later ones at most every 15 s.
+    assert.match(stderr, /^epoch 1\/4 {2}sup [0-9.]+ .*val loss [0-9.]+ acc [0-9.]+% .*ETA \S+$/m);
+    assert.match(stderr, /^trained 4 epochs in \S+, kept epoch \d, held-out validation accuracy/m);
+    assert.doesNotMatch(stderr, /\r/, "no terminal rewrites in a log file");
+    assert.match(stdout, /^epochs: 4 \(all epochs\); best epoch: [1-4]$/m);
+    assert.match(
+      stdout,
+      /^validation accuracy \(held-out labelled cells\): [0-9.]+% of \d+ cells$/m,
+    );
+    const counts = stdout.match(/^target predictions \((\d+) cells\): (.*)$/m);
+    assert.ok(counts, stdout);
+    assert.equal(Number(counts[1]), sim.domain.filter((d) => d === "target").length);
+    const perClass = [...counts[2].matchAll(/(\S+) (\d+) \(/g)].map((m) => Number(m[2]));
+    assert.equal(perClass.reduce((a, b) => a + b, 0), Number(counts[1]));
+    assert.match(stdout, /^time: \S+ training; model: .*logged\.scnym$/m);
+
+    const lines = (await Deno.readTextFile(epochs)).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.epoch), [0, 1, 2, 3]);
+    for (const l of lines) {
+      assert.ok(Number.isFinite(l.supLoss) && l.valAccuracy >= 0 && l.valAccuracy <= 1, l);
+      assert.ok(l.elapsedSeconds >= l.seconds, l);
+    }
+    const summary = JSON.parse(await Deno.readTextFile(`${model}.json`));
+    assert.deepEqual(
+      lines.map((l) => l.supLoss),
+      summary.history.map((h: { supLoss: number }) => h.supLoss),
+    );
+
+    // A model trained to the end: predict has no interrupted/early-model warning.
+    const full = await scnym(
+      "predict",
+      "--model",
+      `${dir}/logged.scnym`,
+      "--query",
+      data,
+      "--out",
+      `${dir}/logged.csv`,
+    );
+    assert.doesNotMatch(full.stderr, /interrupted|early model/);
+
+    const quiet = await scnym(...trainSim(`${dir}/quiet.scnym`, ...fast, "--quiet"));
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.doesNotMatch(quiet.stderr, /epoch|trained/);
+    assert.match(quiet.stdout, /^epochs: 4 /m);
+  },
+);
+
+Deno.test("an unknown option is one line naming the closest option, exit 2", opts, async () => {
+  const cases: [string[], string][] = [
+    [
+      ["train", "--label", "cell_type"],
+      "scnym train: error: unknown option --label; did you mean --labels?",
+    ],
+    [
+      ["predict", "--min-gene-fractoin", "0.5"],
+      "scnym predict: error: unknown option --min-gene-fractoin; did you mean --min-gene-fraction?",
+    ],
+    [
+      ["evaluate", "--predicitons", "p.h5ad"],
+      "scnym evaluate: error: unknown option --predicitons; did you mean --predictions?",
+    ],
+    [
+      ["train", "--frobnicate"],
+      "scnym train: error: unknown option --frobnicate (see scnym train --help)",
+    ],
+    [["trian"], 'scnym: error: unknown command "trian"; did you mean train?'],
+  ];
+  for (const [args, line] of cases) {
+    const r = await scnym(...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.equal(r.stderr, `${line}\n`);
+  }
+});
+
+Deno.test("predict warns when the model was interrupted before any checkpoint", opts, async () => {
+  const model = `${dir}/early.scnym`;
+  // Epochs before minEpochs never qualify as a checkpoint: Ctrl-C in the first epochs leaves
+  // the last epoch's weights with bestEpoch -1.
+  await Deno.writeTextFile(
+    `${dir}/early.json`,
+    JSON.stringify({ train: { epochs: 400, batchSize: 64, minEpochs: 300, patience: 1000 } }),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: scriptArgs("cli.ts", trainSim(model, "--config", `${dir}/early.json`)),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Response(child.stdout).text();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let stderr = "";
+  // "training on" comes after the Ctrl-C handler is installed.
+  while (!stderr.includes("training on")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stderr += value;
+  }
+  child.kill("SIGINT");
+  for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += r.value;
+  assert.equal((await child.status).code, 130, stderr);
+  assert.match(await stdout, /^epochs: \d+ \(interrupted\); best epoch: none/m);
+  const header = (await loadModel(model)).header;
+  assert.equal(header.training.bestEpoch, -1);
+
+  const pred = await scnym("predict", "--model", model, "--query", data, "--out", `${dir}/e.csv`);
+  assert.equal(pred.code, 0, pred.stderr);
+  assert.match(
+    pred.stderr,
+    /^warning: .*early\.scnym is an interrupted model .*: \d+ of 400 epochs trained, no epoch qualified as a checkpoint.*validation accuracy [0-9.]+%/m,
+  );
+});
+
 globalThis.addEventListener("unload", () => {
   try {
     Deno.removeSync(dir, { recursive: true });

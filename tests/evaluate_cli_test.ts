@@ -9,7 +9,8 @@ import { csrFromDense } from "../data/csr.ts";
 import { evaluateCommand } from "../commands/evaluate.ts";
 import { evaluate, type EvaluationInput, formatEvaluation } from "../eval/evaluate.ts";
 import { dataFrame } from "../io/anndata.ts";
-import { type Predictions, writeH5ad, writePredictions } from "../io/h5ad_write.ts";
+import { writeH5ad, writePredictions } from "../io/h5ad_write.ts";
+import type { PredictionOutputs } from "../io/predictions.ts";
 import { formatTable, writePredictionTable } from "../io/table.ts";
 import { runScript } from "./helpers.ts";
 import { resolveConfig } from "../scnym/config.ts";
@@ -84,7 +85,7 @@ async function fixture(dir: string) {
     obs,
     var: dataFrame(Array.from({ length: g }, (_, j) => `G${j}`)),
   });
-  const preds: Predictions = {
+  const preds: PredictionOutputs = {
     classes: CLASSES,
     predicted,
     confidence,

@@ -3,6 +3,7 @@
  * stated tolerances, and central finite differences for gradient checks.
  */
 import { Runtime } from "../runtime/runtime.ts";
+import { ScnymError } from "../util/errors.ts";
 import type { Rng } from "../util/rng.ts";
 
 let shared: Promise<Runtime> | null = null;
@@ -47,6 +48,10 @@ export function havePython(module: string): boolean {
     return false;
   }
 }
+
+/** For `assert.throws`/`rejects`: the error is a `ScnymError` whose message matches `re`. */
+export const isScnym = (re: RegExp) => (e: unknown): boolean =>
+  e instanceof ScnymError && re.test(e.message);
 
 /** Deno.test options for tests that use the GPU (the device outlives one test). */
 export const gpuTest = { sanitizeResources: false, sanitizeOps: false } as const;

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { csrFromDense } from "../data/csr.ts";
 import { dataFrame } from "../io/anndata.ts";
-import { type Predictions, writeH5ad, writePredictions } from "../io/h5ad_write.ts";
+import { writeH5ad, writePredictions } from "../io/h5ad_write.ts";
+import type { PredictionOutputs } from "../io/predictions.ts";
 import { isHdf5File, readPredictionsFile } from "../io/predictions.ts";
 import { formatTable, writePredictionTable } from "../io/table.ts";
 import { ScnymError } from "../util/errors.ts";
@@ -17,7 +18,7 @@ import { tempDir } from "./io_shared.ts";
 const CLASSES = ["B", "NK", "T cell, CD4"]; // a comma: the CSV writer must quote it
 
 /** Random predictions for `n` cells (probabilities sum to 1; low-confidence cells `Unknown`). */
-function randomPredictions(n: number, seed: number, dim = 5): Predictions {
+function randomPredictions(n: number, seed: number, dim = 5): PredictionOutputs {
   const rng = new Rng(seed);
   const c = CLASSES.length;
   const probabilities = new Float32Array(n * c);
@@ -58,7 +59,7 @@ async function writeQuery(path: string, n: number): Promise<string[]> {
 }
 
 /** The label each cell was written with. */
-function labelsOf(p: Predictions): string[] {
+function labelsOf(p: PredictionOutputs): string[] {
   return Array.from(p.labels!.codes, (k) => p.labels!.categories[k]);
 }
 

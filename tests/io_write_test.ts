@@ -3,7 +3,8 @@ import { type Csr, csrFromDense, csrToDense } from "../data/csr.ts";
 import { type Column, dataFrame } from "../io/anndata.ts";
 import { getGroup, openH5 } from "../io/h5.ts";
 import { H5adFile, readH5ad } from "../io/h5ad_read.ts";
-import { type Predictions, writeH5ad, writePredictions } from "../io/h5ad_write.ts";
+import { writeH5ad, writePredictions } from "../io/h5ad_write.ts";
+import type { PredictionOutputs } from "../io/predictions.ts";
 import { parseDelimited, writePredictionTable } from "../io/table.ts";
 import { Rng } from "../util/rng.ts";
 import { assertClose } from "./helpers.ts";
@@ -122,7 +123,7 @@ print(json.dumps({"X": a.X.toarray().astype(float).tolist(), "obs": list(a.obs_n
   },
 });
 
-function fakePredictions(rng: Rng, n: number, classes: string[]): Predictions {
+function fakePredictions(rng: Rng, n: number, classes: string[]): PredictionOutputs {
   const c = classes.length;
   const probabilities = new Float32Array(n * c);
   const predicted = new Int32Array(n);

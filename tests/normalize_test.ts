@@ -73,9 +73,12 @@ Deno.test("normaliseForModel: counts normalised, log data as-is with warnings, s
   const scaled = csrFromDense([0, -0.5, 2, 1], 2, 2);
   assert.throws(
     () => normaliseForModel(scaled, { ...ORIGIN, alternatives: ["raw/X", "layers/counts"] }),
-    /t\.h5ad: X is scaled .*use raw \(raw\/X\) or layers\/counts instead/,
+    /t\.h5ad: X is scaled .*use --matrix raw or --matrix counts instead/,
   );
-  assert.throws(() => normaliseForModel(scaled, ORIGIN), /adata\.raw or a counts layer/);
+  assert.throws(
+    () => normaliseForModel(scaled, ORIGIN),
+    /adata\.raw or a counts layer, chosen with --matrix raw/,
+  );
 });
 
 Deno.test("checkMatrix: empty, all-zero, NaN and Inf are refused naming the position", () => {

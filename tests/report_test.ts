@@ -15,11 +15,9 @@ import {
   categoricalScatterSvg,
   confusionHeatmapSvg,
   continuousScatterSvg,
-  escapeXml,
-  palette,
-  pointStyle,
   reliabilityDiagramSvg,
 } from "../eval/svg.ts";
+import { escapeXml, palette, pointStyle } from "../eval/svg_primitives.ts";
 import { expectedCalibrationError } from "../eval/metrics.ts";
 import { Rng } from "../util/rng.ts";
 
