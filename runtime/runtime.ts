@@ -213,6 +213,8 @@ export class Runtime {
 
   /** Frees every pooled buffer that is not in use (e.g. after a large one-off computation). */
   trimPool(): void {
+    // Commands still recorded may use free buffers: submit them before destroying any.
+    this.flush();
     this.#pool.trim();
     this.#pipelines.clearBindGroups();
   }

@@ -13,6 +13,7 @@
  * A truncated or corrupted file fails the length or CRC check and is refused with a message
  * naming the file; nothing is loaded partially.
  */
+import type { Normalisation } from "../data/normalize.ts";
 import { ScnymError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import type { ScnymConfig } from "./config.ts";
@@ -42,7 +43,7 @@ export interface ModelHeader {
   /** Domain names the adversary was trained on (empty when it was off). */
   domains: string[];
   /** How the training input was normalised (see `data/normalize.ts`). */
-  normalisation: string;
+  normalisation: Normalisation;
   /** Training facts for the record: data files, label column, epochs, best epoch, history. */
   training: Record<string, unknown>;
   tensors: TensorEntry[];

@@ -154,6 +154,7 @@ export async function train(data: TrainingSet, opts: TrainOptions): Promise<Trai
   const C = prep.classes.length;
   const D = prep.domains.length;
   const rt = opts.rt ?? await Runtime.create();
+  let failed = false;
   const model = ScnymModel.create(rt, {
     genes: data.X.nCols,
     classes: C,
@@ -307,12 +308,15 @@ export async function train(data: TrainingSet, opts: TrainOptions): Promise<Trai
     return result;
   } catch (e) {
     model.destroy();
+    failed = true;
     throw e;
   } finally {
     // Submit what is recorded first: a buffer freed with commands pending on it could be
     // destroyed (trimPool) before they run.
     rt.flush();
     for (const r of owned.reverse()) r.release();
+    // A runtime made here serves only the returned model: nothing is left to use it after an error.
+    if (failed && !opts.rt) rt.destroy();
   }
 }
 

@@ -1,4 +1,5 @@
 /** Types and constants shared by the modules of training and by prediction. */
+import type { Normalisation } from "../data/normalize.ts";
 import type { Csr } from "../data/csr.ts";
 import type { Metrics } from "../nn/metrics.ts";
 
@@ -14,7 +15,7 @@ export interface TrainingSet {
   /** Domain per cell (technology, donor, ...); default: "reference" vs "target". */
   domains?: string[];
   /** How X was normalised, recorded in the model file. */
-  normalisation: string;
+  normalisation: Normalisation;
   /** Facts for the record (input files, label column, ...), stored in the model file. */
   description?: Record<string, unknown>;
 }
