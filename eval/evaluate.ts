@@ -264,7 +264,7 @@ function f3(x: number | null): string {
 }
 
 /** Left-aligns the first column and right-aligns the rest, two spaces apart. */
-export function textTable(header: string[], rows: string[][]): string {
+function textTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j].length)));
   const line = (r: string[]) =>
     r.map((v, j) => (j === 0 ? v.padEnd(widths[j]) : v.padStart(widths[j]))).join("  ").trimEnd();

@@ -1,21 +1,20 @@
 /**
- * Elementwise layers and their backward passes: bias add, ReLU (plain and guided backward),
- * dropout with an in-shader mask, gradient reversal, scale/add/axpy.
+ * Elementwise layers and their backward passes: ReLU (plain and guided backward), dropout fused
+ * with ReLU (the model's only use of dropout), gradient reversal, scale/axpy. Bias add lives in
+ * `matmul`'s epilogue and its gradient is `sumCols`.
  *
  * Backward functions take `{ out?, accumulate? }`: with `accumulate`, the result is added into
  * `out`, so a tensor used by two consumers sums its gradients without an extra kernel.
  *
- * Dropout draws its mask from `rng_uniform(seed, stream, i)` for element i, so the backward pass
- * regenerates exactly the forward's mask and no mask buffer exists. Use a distinct (seed, stream)
- * per call site and step (e.g. stream = layer, seed = step), or masks repeat.
+ * Dropout draws its mask in-shader from `rng_uniform(seed, stream, i)` for element i, so no mask
+ * buffer exists (and the fused backward needs none: an output > 0 was kept). Use a distinct
+ * (seed, stream) per call site and step (e.g. stream = layer, seed = step), or masks repeat.
  */
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
 import { RNG_WGSL, rngKey, rngUniform } from "./random.ts";
-import { sumCols } from "./reduce.ts";
 import {
   elementwiseKernel,
-  expectMatrix,
   expectShape,
   expectU32,
   type OutOptions,
@@ -36,45 +35,6 @@ function expectF32(op: string, name: string, t: Tensor): void {
 function expectSameShape(op: string, a: [string, Tensor], b: [string, Tensor]): void {
   expectF32(op, a[0], a[1]);
   expectShape(op, b[0], b[1], a[1].shape);
-}
-
-// ------------------------------------------------------------------ bias add
-
-const BIAS_ADD = elementwiseKernel({
-  name: "bias_add",
-  params: { cols: "u32" },
-  buffers: { x: "read", bias: "read", out: "rw" },
-  body: `  out[i] = x[i] + bias[i % p.cols];`,
-});
-
-/** y = x + bias broadcast over rows: x [B, F], bias [F] -> [B, F]. */
-export function biasAdd(
-  rt: Runtime,
-  x: Tensor,
-  bias: Tensor,
-  opts: { out?: Tensor } = {},
-): Tensor {
-  const op = "biasAdd";
-  const [rows, cols] = expectMatrix(op, "x", x);
-  expectShape(op, "bias", bias, [cols]);
-  const out = outputTensor(rt, op, [rows, cols], opts, [x, bias]);
-  runElementwise(rt, BIAS_ADD, rows * cols, { x, bias, out }, { cols });
-  return out;
-}
-
-/** Gradient of the bias of `biasAdd`: the column sums of dy, [B, F] -> [F] (see `sumCols`). */
-export function biasAddBackward(rt: Runtime, dy: Tensor, opts: OutOptions = {}): Tensor {
-  return sumCols(rt, dy, opts);
-}
-
-/** CPU reference of `biasAdd` (float64). */
-export function biasAddRef(
-  x: ArrayLike<number>,
-  bias: ArrayLike<number>,
-  rows: number,
-  cols: number,
-): Float64Array {
-  return Float64Array.from({ length: rows * cols }, (_, i) => x[i] + bias[i % cols]);
 }
 
 // ------------------------------------------------------------------ ReLU
@@ -171,22 +131,6 @@ fn dropout_scale(i: u32) -> f32 {
   return select(0.0, p.keepScale, rng_uniform_keyed(p.key, i) >= p.rate);
 }`;
 
-const DROPOUT = elementwiseKernel({
-  name: "dropout",
-  params: { key: "u32", rate: "f32", keepScale: "f32" },
-  buffers: { x: "read", out: "rw" },
-  helpers: DROPOUT_WGSL,
-  body: `  out[i] = x[i] * dropout_scale(i);`,
-});
-
-const DROPOUT_BACKWARD = elementwiseKernel({
-  name: "dropout_backward",
-  params: { key: "u32", rate: "f32", keepScale: "f32", accumulate: "u32" },
-  buffers: { dy: "read", out: "rw" },
-  helpers: DROPOUT_WGSL + STORE,
-  body: `  store(i, dy[i] * dropout_scale(i));`,
-});
-
 // Fused forward for the model's Dropout -> ReLU. Its backward needs no mask: an output > 0 was
 // kept, so dx = dy * (y > 0) / (1 - p), which is `reluBackwardScaled`.
 const DROPOUT_RELU = elementwiseKernel({
@@ -206,37 +150,6 @@ function maskParams(op: string, m: DropoutMask) {
 
 function keepScale(p: number): number {
   return p < 1 ? 1 / (1 - p) : 0;
-}
-
-/** Training-mode dropout: y = x * m / (1 - p), m ~ Bernoulli(1 - p) from (seed, stream, i). */
-export function dropout(
-  rt: Runtime,
-  x: Tensor,
-  mask: DropoutMask,
-  opts: { out?: Tensor } = {},
-): Tensor {
-  const params = maskParams("dropout", mask);
-  expectF32("dropout", "x", x);
-  const out = outputTensor(rt, "dropout", x.shape, opts, [x]);
-  runElementwise(rt, DROPOUT, x.size, { x, out }, params);
-  return out;
-}
-
-/** dx = dy * m / (1 - p), regenerating the forward's mask from the same `mask` settings. */
-export function dropoutBackward(
-  rt: Runtime,
-  dy: Tensor,
-  mask: DropoutMask,
-  opts: OutOptions = {},
-): Tensor {
-  const params = maskParams("dropoutBackward", mask);
-  expectF32("dropoutBackward", "dy", dy);
-  const out = outputTensor(rt, "dropoutBackward", dy.shape, opts, [dy]);
-  runElementwise(rt, DROPOUT_BACKWARD, dy.size, { dy, out }, {
-    ...params,
-    accumulate: opts.accumulate ? 1 : 0,
-  });
-  return out;
 }
 
 /** Fused `relu(dropout(x))` in one pass (the model's BN -> Dropout -> ReLU). */
@@ -268,29 +181,13 @@ export function dropoutReluBackward(
   return reluBackwardScaled(rt, "dropoutReluBackward", y, dy, keepScale(p), opts);
 }
 
-/** The per-element factor m_i / (1 - p) of a mask, from the host twin of the shader RNG. */
-export function dropoutFactorsRef(n: number, mask: DropoutMask): Float64Array {
+/** CPU reference of `dropoutRelu` (float64), with the mask from the host twin of the RNG. */
+export function dropoutReluRef(x: ArrayLike<number>, mask: DropoutMask): Float64Array {
   const rate = Math.fround(mask.p); // the shader compares against p rounded to f32
   const s = keepScale(mask.p);
-  return Float64Array.from({ length: n }, (_, i) => {
-    return rngUniform(mask.seed, mask.stream, i) >= rate ? s : 0;
+  return Float64Array.from(x, (v, i) => {
+    return rngUniform(mask.seed, mask.stream, i) >= rate ? Math.max(s * v, 0) : 0;
   });
-}
-
-/** CPU reference of `dropout` (float64). */
-export function dropoutRef(x: ArrayLike<number>, mask: DropoutMask): Float64Array {
-  const f = dropoutFactorsRef(x.length, mask);
-  return f.map((v, i) => v * x[i]);
-}
-
-/** CPU reference of `dropoutBackward`: the same factors applied to dy. */
-export function dropoutBackwardRef(dy: ArrayLike<number>, mask: DropoutMask): Float64Array {
-  return dropoutRef(dy, mask);
-}
-
-/** CPU reference of `dropoutRelu`. */
-export function dropoutReluRef(x: ArrayLike<number>, mask: DropoutMask): Float64Array {
-  return reluRef(dropoutRef(x, mask));
 }
 
 /** CPU reference of `dropoutReluBackward` (from the output y). */
@@ -304,7 +201,7 @@ export function dropoutReluBackwardRef(
   return reluBackwardRef(y, dy, guided).map((v) => s * v);
 }
 
-// ------------------------------------------------------------------ scale, axpy, add
+// ------------------------------------------------------------------ scale, axpy
 
 // out = alpha * x (+ out): scale, axpy and the gradient-reversal backward in one kernel.
 const SCALE = elementwiseKernel({
@@ -348,28 +245,7 @@ export function gradReverseBackward(
   return scale(rt, dy, -weight, opts);
 }
 
-const ADD = elementwiseKernel({
-  name: "add",
-  params: { accumulate: "u32" },
-  buffers: { a: "read", b: "read", out: "rw" },
-  helpers: STORE,
-  body: `  store(i, a[i] + b[i]);`,
-});
-
-/** out = a + b (+ out with `accumulate`), same shapes. */
-export function add(rt: Runtime, a: Tensor, b: Tensor, opts: OutOptions = {}): Tensor {
-  expectSameShape("add", ["a", a], ["b", b]);
-  const out = outputTensor(rt, "add", a.shape, opts, [a, b]);
-  runElementwise(rt, ADD, a.size, { a, b, out }, { accumulate: opts.accumulate ? 1 : 0 });
-  return out;
-}
-
 /** CPU reference of `scale` (and of `gradReverseBackward` with alpha = -weight). */
 export function scaleRef(x: ArrayLike<number>, alpha: number): Float64Array {
   return Float64Array.from(x, (v) => alpha * v);
-}
-
-/** CPU reference of `add`. */
-export function addRef(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
-  return Float64Array.from(a, (v, i) => v + b[i]);
 }

@@ -176,13 +176,6 @@ export function mixupPlan(
   return { n, nU, partner, inverse, gamma, eligible, eligibleMean };
 }
 
-/** Releases the plan's tensors. */
-export function releasePlan(plan: MixPlan): void {
-  for (const t of [plan.partner, plan.inverse, plan.gamma, plan.eligible, plan.eligibleMean]) {
-    t.release();
-  }
-}
-
 /** CPU reference of `mixupPlan` (gamma via the f64 Beta twin: close to, not bit-equal with, f32). */
 export function mixupPlanRef(
   conf: ArrayLike<number> | null,

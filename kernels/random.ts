@@ -19,11 +19,10 @@
  *   rng_key(seed, stream) -> u32 (host twin `rngKey`), rng_u32_keyed(key, counter) -> u32,
  *   rng_uniform_keyed(key, counter) -> f32. Passing `rngKey(seed, stream)` as a uniform halves
  *   the per-element hashing (dropout measured ~2x faster on llvmpipe than rehashing the key).
+ *
+ * There is no sampling op: dropout, augmentation and MixUp call these functions in-shader, and
+ * tests/random_test.ts runs them through a test-only kernel against the host twins below.
  */
-import type { Runtime, Tensor } from "../runtime/runtime.ts";
-import { ScnymError } from "../util/errors.ts";
-import { elementwiseKernel, expectU32, outputTensor, runElementwise } from "./common.ts";
-
 /** Gamma rejection loops give up after this many tries (each accepts with p > 0.95). */
 const GAMMA_MAX_TRIES = 64;
 
@@ -239,101 +238,4 @@ export function rngBetaRef(
   const lx = s.logGamma(a);
   const ly = s.logGamma(b);
   return 1 / (1 + Math.exp(Math.min(80, Math.max(-80, ly - lx))));
-}
-
-// ------------------------------------------------------------------ host functions
-
-/** Distribution codes of the `random` kernel. */
-const Dist = { Uniform: 0, Normal: 1, Gamma: 2, Beta: 3 } as const;
-type Dist = typeof Dist[keyof typeof Dist];
-
-// out[i] = one draw of the requested distribution with counter i. The functions taking
-// (seed, stream) are used on purpose (not the keyed ones), so the tests compare them with the
-// host twins directly.
-const RANDOM = elementwiseKernel({
-  name: "random",
-  params: { seed: "u32", stream: "u32", dist: "u32", a: "f32", b: "f32" },
-  buffers: { out: "rw" },
-  helpers: RNG_WGSL,
-  body: `
-  switch (p.dist) {
-    case ${Dist.Uniform}u: { out[i] = rng_uniform(p.seed, p.stream, i); }
-    case ${Dist.Normal}u: { out[i] = rng_normal(p.seed, p.stream, i); }
-    case ${Dist.Gamma}u: { out[i] = rng_gamma(p.seed, p.stream, i, p.a); }
-    default: { out[i] = rng_beta(p.seed, p.stream, i, p.a, p.b); }
-  }`,
-});
-
-function sample(
-  rt: Runtime,
-  op: string,
-  shape: readonly number[],
-  seed: number,
-  stream: number,
-  dist: Dist,
-  a: number,
-  b: number,
-  out?: Tensor,
-): Tensor {
-  expectU32(op, "seed", seed);
-  expectU32(op, "stream", stream);
-  const t = outputTensor(rt, op, shape, { out });
-  runElementwise(rt, RANDOM, t.size, { out: t }, { seed, stream, dist, a, b });
-  return t;
-}
-
-function expectShapeParam(op: string, name: string, v: number): void {
-  if (!(v > 0 && Number.isFinite(v))) {
-    throw new ScnymError(`${op}: ${name} is ${v}, expected a finite number > 0`);
-  }
-}
-
-/** Uniform [0, 1) values (24-bit), element i = rng_uniform(seed, stream, i). */
-export function randomUniform(
-  rt: Runtime,
-  shape: readonly number[],
-  seed: number,
-  stream: number,
-  opts: { out?: Tensor } = {},
-): Tensor {
-  return sample(rt, "randomUniform", shape, seed, stream, Dist.Uniform, 0, 0, opts.out);
-}
-
-/** Standard normal values, element i = rng_normal(seed, stream, i). */
-export function randomNormal(
-  rt: Runtime,
-  shape: readonly number[],
-  seed: number,
-  stream: number,
-  opts: { out?: Tensor } = {},
-): Tensor {
-  return sample(rt, "randomNormal", shape, seed, stream, Dist.Normal, 0, 0, opts.out);
-}
-
-/** `n` Gamma(shape, 1) draws. */
-export function randomGamma(
-  rt: Runtime,
-  n: number,
-  shape: number,
-  seed: number,
-  stream: number,
-  opts: { out?: Tensor } = {},
-): Tensor {
-  expectShapeParam("randomGamma", "shape", shape);
-  return sample(rt, "randomGamma", [n], seed, stream, Dist.Gamma, shape, 0, opts.out);
-}
-
-/** `n` Beta(a, b) draws (e.g. the MixUp weights, a = b = 0.3). */
-export function randomBeta(
-  rt: Runtime,
-  n: number,
-  a: number,
-  b: number,
-  seed: number,
-  stream: number,
-  opts: { out?: Tensor } = {},
-): Tensor {
-  expectShapeParam("randomBeta", "a", a);
-  expectShapeParam("randomBeta", "b", b);
-  return sample(rt, "randomBeta", [n], seed, stream, Dist.Beta, a, b, opts.out);
 }

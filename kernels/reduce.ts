@@ -1,15 +1,14 @@
 /**
- * Reductions: sums over rows, columns or everything, and a row max.
+ * Reductions: the sum of everything (losses, metrics) and column sums (bias gradients).
  *
  * Each is a tree of dispatches rather than a tree inside a workgroup: an invocation reduces at
  * most BLOCK values (strided, so neighbouring invocations read neighbouring addresses), writes a
  * partial, and the partials are reduced again until one value per output is left. No barriers or
  * shared memory are needed. On this project's reference adapter (Mesa llvmpipe) a workgroup that
  * synchronises costs 7-10 us (64 invocations) to 80 us (256) against 0.4 us without barriers, so
- * a shared-memory tree made e.g. the row max of 300,000 x 2 logits take 4.8 s instead of a few ms.
- * Training-sized inputs (<= 1024 rows or columns) take a single dispatch.
+ * a shared-memory tree made e.g. a row max of 300,000 x 2 logits take 4.8 s instead of a few ms.
+ * Training-sized inputs (<= 1024 values or rows) take a single dispatch.
  */
-import type { Kernel } from "../runtime/kernel.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
 import {
@@ -24,36 +23,23 @@ import {
 
 // ------------------------------------------------------------------ the kernels
 
-/** Values one invocation reduces; longer rows/columns take another pass over the partials. */
+/** Values one invocation reduces; longer inputs/columns take another pass over the partials. */
 const BLOCK = 1024;
 
-// Invocation t reduces row r = t / blocks over columns b, b + blocks, b + 2 blocks, ... where
-// b = t % blocks, and writes out[outIndex + t] = scale * result (+ out when accumulating).
-// With blocks = 1 that is one invocation per row.
-function rowReduceKernel(name: string, combine: string, identity: string): Kernel {
-  return elementwiseKernel({
-    name,
-    params: {
-      cols: "u32",
-      blocks: "u32",
-      outIndex: "u32",
-      scale: "f32",
-      accumulate: "u32",
-    },
-    buffers: { x: "read", out: "rw" },
-    helpers: `fn combine(a: f32, b: f32) -> f32 { return ${combine}; }`,
-    body: `
-  let r = i / p.blocks;
-  var acc = ${identity};
-  for (var c = i % p.blocks; c < p.cols; c += p.blocks) { acc = combine(acc, x[r * p.cols + c]); }
+// Invocation t sums x[t], x[t + blocks], x[t + 2 blocks], ... (strided, so neighbouring
+// invocations read neighbouring addresses) and writes out[outIndex + t] = scale * sum (+ out when
+// accumulating). With blocks = 1 that is the whole sum.
+const SUM_ALL = elementwiseKernel({
+  name: "sum_all",
+  params: { len: "u32", blocks: "u32", outIndex: "u32", scale: "f32", accumulate: "u32" },
+  buffers: { x: "read", out: "rw" },
+  body: `
+  var acc = 0.0;
+  for (var c = i; c < p.len; c += p.blocks) { acc = acc + x[c]; }
   var v = p.scale * acc;
   if (p.accumulate != 0u) { v += out[p.outIndex + i]; }
   out[p.outIndex + i] = v;`,
-  });
-}
-
-const SUM_ROWS = rowReduceKernel("sum_rows", "a + b", "0.0");
-const MAX_ROWS = rowReduceKernel("max_rows", "max(a, b)", "-3.4028235e38");
+});
 
 // Invocation t sums column c = t % cols over rows blk, blk + blocks, ... where
 // blk = t / cols, and writes out[t] (a [blocks, cols] partial, or the [cols] result).
@@ -69,44 +55,6 @@ const SUM_COLS = elementwiseKernel({
   if (p.accumulate != 0u) { v += out[i]; }
   out[i] = v;`,
 });
-
-interface FinalWrite {
-  out: Tensor;
-  outIndex: number;
-  scale: number;
-  accumulate: boolean;
-}
-
-// Reduces each of `rows` rows of `x` (viewed as [rows, cols]) into final.out[outIndex + r].
-function reduceRows(
-  rt: Runtime,
-  op: string,
-  kernel: Kernel,
-  x: Tensor,
-  rows: number,
-  cols: number,
-  final: FinalWrite,
-): void {
-  rt.scope(() => {
-    let src = x;
-    let n = cols;
-    while (n > BLOCK) {
-      const blocks = Math.ceil(n / BLOCK);
-      const partials = rt.tensor([rows, blocks], "f32", op);
-      const params = { cols: n, blocks, outIndex: 0, scale: 1, accumulate: 0 };
-      runElementwise(rt, kernel, rows * blocks, { x: src, out: partials }, params);
-      src = partials;
-      n = blocks;
-    }
-    runElementwise(rt, kernel, rows, { x: src, out: final.out }, {
-      cols: n,
-      blocks: 1,
-      outIndex: final.outIndex,
-      scale: final.scale,
-      accumulate: final.accumulate ? 1 : 0,
-    });
-  });
-}
 
 // ------------------------------------------------------------------ sumAll
 
@@ -140,8 +88,25 @@ export function sumAll(rt: Runtime, x: Tensor, opts: SumAllOptions = {}): Tensor
   } else {
     out = outputTensor(rt, op, [1], opts, [x]);
   }
-  const final = { out, outIndex, scale: opts.scale ?? 1, accumulate: opts.accumulate ?? false };
-  reduceRows(rt, op, SUM_ROWS, x, 1, x.size, final);
+  rt.scope(() => {
+    let src = x;
+    let len = x.size;
+    while (len > BLOCK) {
+      const blocks = Math.ceil(len / BLOCK);
+      const partials = rt.tensor([blocks], "f32", op);
+      const params = { len, blocks, outIndex: 0, scale: 1, accumulate: 0 };
+      runElementwise(rt, SUM_ALL, blocks, { x: src, out: partials }, params);
+      src = partials;
+      len = blocks;
+    }
+    runElementwise(rt, SUM_ALL, 1, { x: src, out }, {
+      len,
+      blocks: 1,
+      outIndex,
+      scale: opts.scale ?? 1,
+      accumulate: opts.accumulate ? 1 : 0,
+    });
+  });
   return out;
 }
 
@@ -150,55 +115,6 @@ export function sumAllRef(x: ArrayLike<number>, scale = 1): number {
   let s = 0;
   for (let i = 0; i < x.length; i++) s += x[i];
   return scale * s;
-}
-
-// ------------------------------------------------------------------ sumRows / maxRows
-
-/** Row sums of a matrix: [B, F] -> [B] (`out = scale * sum (+ out)`). */
-export function sumRows(
-  rt: Runtime,
-  x: Tensor,
-  opts: OutOptions & { scale?: number } = {},
-): Tensor {
-  const [rows, cols] = expectMatrix("sumRows", "x", x);
-  const out = outputTensor(rt, "sumRows", [rows], opts, [x]);
-  const final = { out, outIndex: 0, scale: opts.scale ?? 1, accumulate: opts.accumulate ?? false };
-  reduceRows(rt, "sumRows", SUM_ROWS, x, rows, cols, final);
-  return out;
-}
-
-/** Row maxima of a matrix: [B, F] -> [B] (e.g. the confidence of each prediction). */
-export function maxRows(rt: Runtime, x: Tensor, opts: { out?: Tensor } = {}): Tensor {
-  const [rows, cols] = expectMatrix("maxRows", "x", x);
-  if (cols === 0) {
-    throw new ScnymError(`maxRows: x is ${x.describe()}, expected at least one column`);
-  }
-  const out = outputTensor(rt, "maxRows", [rows], { out: opts.out }, [x]);
-  reduceRows(rt, "maxRows", MAX_ROWS, x, rows, cols, {
-    out,
-    outIndex: 0,
-    scale: 1,
-    accumulate: false,
-  });
-  return out;
-}
-
-/** CPU reference of `sumRows` (float64). */
-export function sumRowsRef(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
-  const out = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) out[r] += x[r * cols + c];
-  }
-  return out;
-}
-
-/** CPU reference of `maxRows`. */
-export function maxRowsRef(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
-  const out = new Float64Array(rows).fill(-Infinity);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) out[r] = Math.max(out[r], x[r * cols + c]);
-  }
-  return out;
 }
 
 // ------------------------------------------------------------------ sumCols

@@ -196,7 +196,7 @@ export function mergeConfig<T>(base: T, overrides: unknown, where = "config"): T
 }
 
 /** Checks value ranges; throws a ScnymError naming the field. */
-export function validateConfig(c: ScnymConfig): ScnymConfig {
+function validateConfig(c: ScnymConfig): ScnymConfig {
   const fail = (field: string, what: string) => {
     throw new ScnymError(`config ${c.name}: ${field} must be ${what}`);
   };

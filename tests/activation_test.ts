@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
 import {
-  add,
-  addRef,
   axpy,
-  biasAdd,
-  biasAddBackward,
-  biasAddRef,
-  dropout,
-  dropoutBackward,
-  dropoutBackwardRef,
   type DropoutMask,
-  dropoutRef,
   dropoutRelu,
   dropoutReluBackward,
   dropoutReluBackwardRef,
@@ -23,13 +14,13 @@ import {
   scale,
   scaleRef,
 } from "../kernels/activation.ts";
-import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import {
   assertClose,
   dot,
   finiteDiff,
   gpuTest,
+  isScnym,
   randn,
   sampleIndices,
   testRuntime,
@@ -41,44 +32,19 @@ const SHAPES: [number, number][] = [[1, 1], [1, 300], [7, 3], [257, 65], [1000, 
 // Elementwise f32 results are the exactly rounded f64 result: relative error <= 2^-24.
 const F32_ROUNDING = { rtol: 2 ** -23 };
 
+/** Elementwise a + b in float64. */
+function plus(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
+  return Float64Array.from(a, (v, i) => v + b[i]);
+}
+
 // Finite differences re-evaluate the whole float64 reference per coordinate; on the largest
 // shape that costs seconds and checks nothing the smaller shapes do not.
 const FD_MAX_ELEMENTS = 20_000;
-
-const isScnym = (re: RegExp) => (e: unknown) => e instanceof ScnymError && re.test(e.message);
 
 /** Random data with no value within `gap` of zero, so finite differences never cross a kink. */
 function awayFromZero(rng: Rng, n: number, gap: number): Float32Array {
   return randn(rng, n).map((v) => (v >= 0 ? v + gap : v - gap));
 }
-
-Deno.test(
-  "biasAdd and its backward match the CPU references; gradient by finite differences",
-  gpuTest,
-  async () => {
-    const rt = await testRuntime();
-    const rng = new Rng(1);
-    for (const [rows, cols] of SHAPES) {
-      const xs = randn(rng, rows * cols);
-      const bs = randn(rng, cols);
-      const rs = randn(rng, rows * cols);
-      const x = rt.upload(xs, [rows, cols]);
-      const b = rt.upload(bs);
-      const label = `[${rows}x${cols}]`;
-      const y = biasAdd(rt, x, b);
-      assertClose(await y.read(), biasAddRef(xs, bs, rows, cols), F32_ROUNDING, `biasAdd ${label}`);
-      // d/dbias of sum(r * (x + bias)): finite differences on the float64 reference are exact
-      // up to ~1e-10 for a linear function; the GPU column sums add f32 rounding over <= 512
-      // rows of |r| ~ 1, hence atol 1e-4.
-      const r = rt.upload(rs, [rows, cols]);
-      const db = await biasAddBackward(rt, r).read();
-      const idx = rows * cols <= FD_MAX_ELEMENTS ? sampleIndices(rng, cols, 20) : [];
-      const fd = finiteDiff((bb) => dot(biasAddRef(xs, bb, rows, cols), rs), bs, 1e-3, idx);
-      assertClose(idx.map((i) => db[i]), idx.map((i) => fd[i]), { atol: 1e-4 }, `dbias ${label}`);
-      for (const t of [x, b, y, r]) t.release();
-    }
-  },
-);
 
 Deno.test(
   "relu and reluBackward (plain and guided) match the CPU references",
@@ -136,65 +102,68 @@ Deno.test(
 );
 
 Deno.test(
-  "dropout forward/backward match the CPU references and are gradients",
+  "dropoutRelu and its backward match the CPU references and are gradients",
   gpuTest,
   async () => {
     const rt = await testRuntime();
     const rng = new Rng(4);
+    const h = 1e-3;
     for (const [rows, cols] of SHAPES) {
       for (const p of [0, 0.1, 0.5]) {
         const mask: DropoutMask = { p, seed: 1234, stream: rows * 7 + cols };
-        const xs = randn(rng, rows * cols);
+        const xs = awayFromZero(rng, rows * cols, 4 * h);
         const dys = randn(rng, rows * cols);
         const x = rt.upload(xs, [rows, cols]);
         const dy = rt.upload(dys, [rows, cols]);
         const label = `[${rows}x${cols}] p=${p}`;
-        // The mask is bit-exact (host twin of the RNG); values differ by f32 rounding of x/(1-p).
-        assertClose(await dropout(rt, x, mask).read(), dropoutRef(xs, mask), F32_ROUNDING, label);
-        const dx = await dropoutBackward(rt, dy, mask).read();
-        assertClose(dx, dropoutBackwardRef(dys, mask), F32_ROUNDING, `backward ${label}`);
-        // Linear in x: the float64 finite difference equals the gradient up to ~1e-10.
+        // The mask is bit-exact (host twin of the RNG, so dropped elements must be exactly 0);
+        // kept values differ by f32 rounding of x/(1-p).
+        const y = dropoutRelu(rt, x, mask);
+        const ys = await y.read();
+        assertClose(ys, dropoutReluRef(xs, mask), F32_ROUNDING, label);
+        for (const guided of [false, true]) {
+          const dx = await dropoutReluBackward(rt, y, dy, p, { guided }).read();
+          const want = dropoutReluBackwardRef(ys, dys, p, guided);
+          assertClose(dx, want, F32_ROUNDING, `backward guided=${guided} ${label}`);
+        }
+        // Piecewise linear and x stays 4h from the kink: the float64 finite difference equals
+        // the gradient up to ~1e-10.
+        const dx = await dropoutReluBackward(rt, y, dy, p).read();
         const idx = rows * cols <= FD_MAX_ELEMENTS ? sampleIndices(rng, rows * cols, 20) : [];
-        const fd = finiteDiff((xx) => dot(dropoutRef(xx, mask), dys), xs, 1e-3, idx);
+        const fd = finiteDiff((xx) => dot(dropoutReluRef(xx, mask), dys), xs, h, idx);
         assertClose(
           idx.map((i) => dx[i]),
           idx.map((i) => fd[i]),
           { atol: 1e-6, rtol: 1e-6 },
           label,
         );
-        x.release();
-        dy.release();
+        for (const t of [x, dy, y]) t.release();
       }
     }
   },
 );
 
 Deno.test(
-  "dropout is deterministic, its backward reuses the forward's mask, streams differ",
+  "dropout masks are deterministic, and other streams or seeds give independent masks",
   gpuTest,
   async () => {
     const rt = await testRuntime();
     const rng = new Rng(5);
     const n = 200_003;
-    const xs = awayFromZero(rng, n, 0.01); // no zero inputs: y == 0 means dropped
+    // Positive inputs: relu changes nothing, so y == 0 means dropped.
+    const xs = awayFromZero(rng, n, 0.01).map(Math.abs);
     const x = rt.upload(xs, [1, n]);
-    const ones = rt.full([1, n], 1);
     const mask = { p: 0.5, seed: 99, stream: 3 };
-    const y1 = await dropout(rt, x, mask).read();
-    const y2 = await dropout(rt, x, mask).read();
+    const y1 = await dropoutRelu(rt, x, mask).read();
+    const y2 = await dropoutRelu(rt, x, mask).read();
     assert.deepEqual(y1, y2, "same seed and stream give identical bits");
-    const dx = await dropoutBackward(rt, ones, mask).read();
-    for (let i = 0; i < n; i++) {
-      if ((dx[i] === 0) !== (y1[i] === 0)) assert.fail(`element ${i}: y ${y1[i]}, dx ${dx[i]}`);
-    }
     for (const other of [{ ...mask, stream: 4 }, { ...mask, seed: 100 }]) {
-      const y3 = await dropout(rt, x, other).read();
+      const y3 = await dropoutRelu(rt, x, other).read();
       // Independent masks agree on a position with probability 1/2: ~n/2 +- 5 sd of n/4.
       const agree = y3.filter((v, i) => (v === 0) === (y1[i] === 0)).length;
       assert.ok(Math.abs(agree - n / 2) < 5 * Math.sqrt(n / 4), `masks agree at ${agree} of ${n}`);
     }
     x.release();
-    ones.release();
   },
 );
 
@@ -204,9 +173,9 @@ Deno.test(
   async () => {
     const rt = await testRuntime();
     const n = 1 << 20;
-    const x = rt.full([1024, 1024], 1);
+    const x = rt.full([1024, 1024], 1); // positive: relu changes nothing
     for (const p of [0.1, 0.5, 0.9]) {
-      const y = await dropout(rt, x, { p, seed: 7, stream: 1 }).read() as Float32Array;
+      const y = await dropoutRelu(rt, x, { p, seed: 7, stream: 1 }).read() as Float32Array;
       const dropped = y.filter((v) => v === 0).length;
       const sd = Math.sqrt(n * p * (1 - p));
       assert.ok(Math.abs(dropped - n * p) < 5 * sd, `p=${p}: dropped ${dropped} of ${n}`);
@@ -214,40 +183,13 @@ Deno.test(
       const mean = y.reduce((s, v) => s + v, 0) / n;
       assert.ok(Math.abs(mean - 1) < 5 * sd / (n * (1 - p)), `p=${p}: mean ${mean}`);
     }
-    assert.ok((await dropout(rt, x, { p: 0, seed: 7, stream: 1 }).read()).every((v) => v === 1));
-    assert.ok((await dropout(rt, x, { p: 1, seed: 7, stream: 1 }).read()).every((v) => v === 0));
+    assert.ok(
+      (await dropoutRelu(rt, x, { p: 0, seed: 7, stream: 1 }).read()).every((v) => v === 1),
+    );
+    assert.ok(
+      (await dropoutRelu(rt, x, { p: 1, seed: 7, stream: 1 }).read()).every((v) => v === 0),
+    );
     x.release();
-  },
-);
-
-Deno.test(
-  "fused dropoutRelu equals relu(dropout(x)) bit for bit, forward and backward",
-  gpuTest,
-  async () => {
-    const rt = await testRuntime();
-    const rng = new Rng(6);
-    for (const [rows, cols] of SHAPES) {
-      const mask = { p: 0.5, seed: 5, stream: 11 };
-      const xs = randn(rng, rows * cols);
-      const dys = randn(rng, rows * cols);
-      const x = rt.upload(xs, [rows, cols]);
-      const dy = rt.upload(dys, [rows, cols]);
-      const fused = dropoutRelu(rt, x, mask);
-      const d = dropout(rt, x, mask);
-      const unfused = relu(rt, d);
-      const yf = await fused.read();
-      assert.deepEqual(yf, await unfused.read(), `forward [${rows}x${cols}]`);
-      assertClose(yf, dropoutReluRef(xs, mask), F32_ROUNDING, "dropoutRelu vs reference");
-      for (const guided of [false, true]) {
-        const dxf = await dropoutReluBackward(rt, fused, dy, mask.p, { guided }).read();
-        const g = reluBackward(rt, unfused, dy, { guided });
-        const dxu = await dropoutBackward(rt, g, mask).read();
-        assert.deepEqual(dxf, dxu, `backward guided=${guided} [${rows}x${cols}]`);
-        assertClose(dxf, dropoutReluBackwardRef(yf, dys, mask.p, guided), F32_ROUNDING, "ref");
-        g.release();
-      }
-      for (const t of [x, dy, fused, d, unfused]) t.release();
-    }
   },
 );
 
@@ -290,7 +232,7 @@ Deno.test(
 );
 
 Deno.test(
-  "scale, axpy, add and gradient reversal match references and accumulate",
+  "scale, axpy and gradient reversal match references and accumulate",
   gpuTest,
   async () => {
     const rt = await testRuntime();
@@ -307,17 +249,16 @@ Deno.test(
         F32_ROUNDING,
         `scale ${label}`,
       );
-      assertClose(await add(rt, a, b).read(), addRef(as, bs), F32_ROUNDING, `add ${label}`);
       // Gradient reversal: dx = -w dy, added into an existing gradient.
       const g = rt.upload(bs, [rows, cols]);
       gradReverseBackward(rt, a, 0.1, { out: g, accumulate: true });
-      const want = addRef(bs, scaleRef(as, -0.1));
+      const want = plus(bs, scaleRef(as, -0.1));
       // Two roundings (the product, then the sum): 2 ulp of the larger operand.
       const tol = { atol: 2 * 2 ** -24 * 5, rtol: 2 ** -22 };
       assertClose(await g.read(), want, tol, `gradReverse ${label}`);
       // axpy in place: b += 3 a.
       axpy(rt, 3, a, b);
-      assertClose(await b.read(), addRef(bs, scaleRef(as, 3)), {
+      assertClose(await b.read(), plus(bs, scaleRef(as, 3)), {
         atol: 4 * 2 ** -24 * 20,
         rtol: 2 ** -22,
       }, `axpy ${label}`);
@@ -330,19 +271,22 @@ Deno.test("activation ops reject mismatched shapes, aliasing and bad rates", gpu
   const rt = await testRuntime();
   const x = rt.full([4, 3], 1);
   const y = rt.full([3, 4], 1);
-  assert.throws(() => add(rt, x, y), isScnym(/add: b is f32\[3x4\], expected f32\[4x3\]/));
-  assert.throws(
-    () => biasAdd(rt, x, rt.full([4], 0)),
-    isScnym(/biasAdd: bias is f32\[4\], expected f32\[3\]/),
-  );
+  assert.throws(() => axpy(rt, 1, x, y), isScnym(/axpy: y is f32\[3x4\], expected f32\[4x3\]/));
   assert.throws(() => relu(rt, x, { out: x }), isScnym(/relu: out f32\[4x3\] is also an input/));
   assert.throws(() => reluBackward(rt, x, y), isScnym(/reluBackward: dy/));
   assert.throws(
     () => scale(rt, x, 2, { accumulate: true }),
     isScnym(/scale: accumulate needs an out/),
   );
-  assert.throws(() => dropout(rt, x, { p: 1.5, seed: 1, stream: 1 }), isScnym(/dropout: p is 1.5/));
-  assert.throws(() => dropout(rt, x, { p: 0.5, seed: -1, stream: 1 }), isScnym(/dropout: seed/));
+  assert.throws(
+    () => dropoutRelu(rt, x, { p: 1.5, seed: 1, stream: 1 }),
+    isScnym(/dropoutRelu: p is 1.5/),
+  );
+  assert.throws(
+    () => dropoutRelu(rt, x, { p: 0.5, seed: -1, stream: 1 }),
+    isScnym(/dropoutRelu: seed/),
+  );
+  assert.throws(() => dropoutReluBackward(rt, x, x, 2), isScnym(/dropoutReluBackward: p is 2/));
   assert.throws(() => scale(rt, x, NaN), isScnym(/scale: factor is NaN/));
   x.release();
   y.release();

@@ -11,13 +11,13 @@ import {
   batchNormTrainRef,
 } from "../kernels/batchnorm.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
-import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import {
   assertClose,
   dot,
   finiteDiff,
   gpuTest,
+  isScnym,
   randn,
   randu,
   sampleIndices,
@@ -99,8 +99,6 @@ function assertWithin(
     }
   }
 }
-
-const isScnym = (re: RegExp) => (e: unknown) => e instanceof ScnymError && re.test(e.message);
 
 Deno.test(
   "training forward matches the CPU reference, including running statistics",

@@ -11,10 +11,7 @@ import {
   resolveConfig,
   type ScnymConfig,
 } from "../scnym/config.ts";
-import { ScnymError } from "../util/errors.ts";
-import { assertClose } from "./helpers.ts";
-
-const isScnym = (re: RegExp) => (e: unknown) => e instanceof ScnymError && re.test(e.message);
+import { assertClose, isScnym } from "./helpers.ts";
 
 /** A config without its name, to compare what two configurations do. */
 function behaviour(c: ScnymConfig): Omit<ScnymConfig, "name"> {

@@ -12,11 +12,8 @@ import {
   type ModelHeader,
   saveModel,
 } from "../scnym/model_file.ts";
-import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
-import { randn } from "./helpers.ts";
-
-const isScnym = (re: RegExp) => (e: unknown) => e instanceof ScnymError && re.test(e.message);
+import { isScnym, randn } from "./helpers.ts";
 
 function sampleHeader(): Omit<ModelHeader, "tensors" | "format"> {
   return {

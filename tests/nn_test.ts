@@ -5,27 +5,25 @@
  */
 import assert from "node:assert/strict";
 import { csrFromDense } from "../data/csr.ts";
-import { type MixPlan, mixRowsRef, releasePlan } from "../kernels/mixmatch.ts";
+import { type MixPlan, mixRowsRef } from "../kernels/mixmatch.ts";
 import { softCrossEntropy, softCrossEntropyRef } from "../kernels/softmax.ts";
 import { type GpuCsr, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
 import { type ModelShape, ScnymModel } from "../nn/model.ts";
 import { mix, prefixRows } from "../nn/ops.ts";
 import { Tape, Var, zeroGrads } from "../nn/tape.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
-import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import {
   assertClose,
   dot,
   finiteDiff,
   gpuTest,
+  isScnym,
   randn,
   randu,
   sampleIndices,
   testRuntime,
 } from "./helpers.ts";
-
-const isScnym = (re: RegExp) => (e: unknown) => e instanceof ScnymError && re.test(e.message);
 
 /** The small model of the gradient checks (ragged sizes: no dimension is a tile multiple). */
 const SMALL: ModelShape = {
@@ -351,8 +349,13 @@ function handPlan(rt: Runtime, rng: Rng, nU: number, nX: number) {
     eligible: rt.full([n], 1),
     eligibleMean: rt.full([n], 1),
   };
+  const release = () => {
+    for (const t of [plan.partner, plan.inverse, plan.gamma, plan.eligible, plan.eligibleMean]) {
+      t.release();
+    }
+  };
   // The reference mixes with the f32 gammas the GPU sees.
-  return { plan, partner, gamma: Array.from(Float32Array.from(gamma)) };
+  return { plan, partner, gamma: Array.from(Float32Array.from(gamma)), release };
 }
 
 Deno.test(
@@ -370,7 +373,7 @@ Deno.test(
         const r1 = randn(rng, nU * F);
         const r2 = randn(rng, k * F);
         const r3 = randn(rng, m * F);
-        const { plan, partner, gamma } = handPlan(rt, rng, nU, nX);
+        const { plan, partner, gamma, release } = handPlan(rt, rng, nU, nX);
         const x = new Var(rt.upload(xs, [n, F]), true);
         const label = `nU ${nU} nX ${nX} F ${F} k ${k} m ${m} prefix ${
           prefixFirst ? "first" : "last"
@@ -407,7 +410,7 @@ Deno.test(
         top.release();
         x.grad!.release();
         x.value.release();
-        releasePlan(plan);
+        release();
       }
     }
   },
@@ -423,7 +426,7 @@ Deno.test(
     const n = nU + nX;
     const xs = randn(rng, n * F);
     const r = randn(rng, nU * F);
-    const { plan, partner, gamma } = handPlan(rt, rng, nU, nX);
+    const { plan, partner, gamma, release } = handPlan(rt, rng, nU, nX);
     const x = new Var(rt.upload(xs, [n, F]), true);
     rt.scope(() => {
       const tape = new Tape(rt);
@@ -440,7 +443,7 @@ Deno.test(
     assertClose(await x.grad!.read(), fd, { atol: 1e-5, rtol: 1e-5 }, "top only");
     x.grad!.release();
     x.value.release();
-    releasePlan(plan);
+    release();
   },
 );
 

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import { ADADELTA_DEFAULTS, adadeltaStep, adadeltaStepRef } from "../kernels/optim.ts";
-import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
-import { assertClose, gpuTest, randn, testRuntime } from "./helpers.ts";
-
-const isScnym = (re: RegExp) => (e: unknown) => e instanceof ScnymError && re.test(e.message);
+import { assertClose, gpuTest, isScnym, randn, testRuntime } from "./helpers.ts";
 
 Deno.test("adadeltaStep follows the float64 reference over many steps", gpuTest, async () => {
   const rt = await testRuntime();

@@ -4,10 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { negativeBinomial, simulate } from "../data/simulate.ts";
-import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
-
-const isScnym = (re: RegExp) => (e: unknown) => e instanceof ScnymError && re.test(e.message);
+import { isScnym } from "./helpers.ts";
 
 const SMALL = { cellsPerDomain: [120, 80, 50], genes: 300, types: 4, targetOnlyTypes: 2 };
 

@@ -10,12 +10,12 @@ import {
   softmaxSquaredErrorRef,
 } from "../kernels/softmax.ts";
 import type { Tensor } from "../runtime/runtime.ts";
-import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import {
   assertClose,
   finiteDiff,
   gpuTest,
+  isScnym,
   randn,
   randu,
   sampleIndices,
@@ -39,8 +39,6 @@ const SHAPES: [number, number][] = [
  * (logits up to ~|4|), so rtol 1e-5 with a small atol for the tiniest probabilities.
  */
 const SOFTMAX_TOL = { rtol: 1e-5, atol: 1e-7 };
-
-const isScnym = (re: RegExp) => (e: unknown) => e instanceof ScnymError && re.test(e.message);
 
 /** Random soft labels: rows of a Dirichlet-like distribution (some rows one-hot). */
 function softTargets(rng: Rng, rows: number, cols: number): Float32Array {

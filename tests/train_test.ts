@@ -13,11 +13,8 @@ import { loadTrainedModel, predictCells } from "../scnym/predict.ts";
 import { train } from "../scnym/train.ts";
 import type { EpochRecord, TrainingSet } from "../scnym/types.ts";
 import type { ScnymModel } from "../nn/model.ts";
-import { ScnymError } from "../util/errors.ts";
 import { Progress } from "../util/progress.ts";
-import { gpuTest, testRuntime } from "./helpers.ts";
-
-const isScnym = (re: RegExp) => (e: unknown) => e instanceof ScnymError && re.test(e.message);
+import { gpuTest, isScnym, testRuntime } from "./helpers.ts";
 
 // Easy data: two domains of 300 cells, 4 shared types, a moderate batch effect.
 const sim = simulate({
