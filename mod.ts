@@ -41,7 +41,7 @@ export {
   type ScnymConfig,
 } from "./scnym/config.ts";
 export { type LoadedTraining, loadTrainingData, type TrainingInputs } from "./scnym/inputs.ts";
-export { train, type TrainOptions, type TrainResult } from "./scnym/train.ts";
+export { type CellSplit, train, type TrainOptions, type TrainResult } from "./scnym/train.ts";
 export type { EpochRecord, TrainingSet } from "./scnym/types.ts";
 export {
   type CellPredictions,
@@ -107,7 +107,7 @@ export {
 } from "./eval/evaluate.ts";
 export { mixingEntropy, type MixingResult } from "./eval/mixing.ts";
 export { pca, umapEmbed } from "./eval/embed.ts";
-export { renderReport, type ReportData } from "./eval/report.ts";
+export { type PageScope, renderReport, type ReportData } from "./eval/report.ts";
 export {
   buildTransferReport,
   type TransferReport,

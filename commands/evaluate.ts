@@ -57,6 +57,13 @@ inputs:
   --domains COL          obs column (predictions .h5ad or --truth-file) naming each cell's
                          domain (dataset, batch, technology), for the mixing entropy
   --key NAME             prefix of the prediction fields (default scNym)
+  --cells all|target|COL=V
+                         the cells to score: target = those obs/<key>_split marks as target
+                         (the default when the predictions have that column, as written by
+                         \`scnym train --predictions\`: the reference cells it trained on are not
+                         scored), all = every cell (the default otherwise), COL=V[,V2] = the
+                         cells with one of these values in an obs column (predictions .h5ad or
+                         --truth-file); the UMAPs and mixing still show every cell
 
 outputs (default: a readable table on stdout):
   --json FILE            the evaluation as JSON ("-" for stdout, replacing the table), with
@@ -81,6 +88,7 @@ const OPTIONS = {
   "training-labels": { type: "string" },
   domains: { type: "string" },
   key: { type: "string" },
+  cells: { type: "string" },
   json: { type: "string" },
   report: { type: "string" },
   overwrite: { type: "boolean" },
@@ -99,6 +107,7 @@ interface Options {
   trainingLabels?: string[];
   domains?: string;
   key: string;
+  cells?: string;
   json?: string;
   report?: string;
   overwrite: boolean;
@@ -149,6 +158,7 @@ function readOptions(v: Values): Options {
     trainingLabels,
     domains,
     key: stringFlag(v, "key") ?? "scNym",
+    cells: stringFlag(v, "cells"),
     json,
     report,
     overwrite: Boolean(v.overwrite),
@@ -164,13 +174,14 @@ function sourceOf(
   preds: PredictionsFile,
   truthSrc: CellColumns | null,
   column: string,
+  flag = "--domains",
 ): CellColumns {
   const own = preds.obs ? obsColumns(preds.file, preds.obs) : null;
   if (own?.get(column)) return own;
   if (truthSrc) return truthSrc;
   if (own) return own; // for the "no such column" message
   throw new ScnymError(
-    `--domains ${column}: a CSV/TSV predictions table has no obs; give --truth-file`,
+    `${flag} ${column}: a CSV/TSV predictions table has no obs; give --truth-file`,
     2,
   );
 }
@@ -204,8 +215,46 @@ function checkSameClasses(a: string[], b: string[], what: string): void {
   }
 }
 
+/**
+ * The cells to score (`--cells`, see HELP); undefined for every cell. Defaults to the target
+ * cells when the predictions record each cell's training split.
+ */
+function scoredCells(
+  o: Options,
+  preds: PredictionsFile,
+  truthSrc: CellColumns | null,
+): TransferReportInput["scope"] {
+  const spec = o.cells ?? (preds.split ? "target" : "all");
+  if (spec === "all") return undefined;
+  let values: string[];
+  let wanted: string[];
+  let name: string;
+  if (spec === "target") {
+    if (!preds.split) {
+      throw new ScnymError(
+        `--cells target: ${preds.file} has no ${o.key}_split column (written by scnym train ` +
+          "--predictions); use --cells all or --cells COL=VALUE",
+        2,
+      );
+    }
+    [values, wanted, name] = [preds.split, ["target"], `target cells (${o.key}_split = target)`];
+  } else {
+    const m = spec.match(/^([^=]+)=(.+)$/);
+    if (!m) throw new ScnymError(`--cells ${spec}: expected all, target or COL=VALUE`, 2);
+    values = alignedColumn(preds, sourceOf(preds, truthSrc, m[1], "--cells"), m[1], "cells");
+    [wanted, name] = [m[2].split(","), `cells with ${m[1]} = ${m[2]}`];
+  }
+  const cells = values.map((v) => wanted.includes(v));
+  if (!cells.includes(true)) {
+    throw new ScnymError(`--cells ${spec}: no cell of ${preds.file} matches`);
+  }
+  return { cells, name };
+}
+
 /** What `run` computed, for printing and writing. */
 interface Outcome {
+  /** Which cells were scored, when not all of them. */
+  scored?: string;
   evaluation: EvaluationResult | null;
   mixing: TransferMixing | null;
   written: string[];
@@ -280,6 +329,7 @@ async function readInputs(
   const truthSrc = await truthSource(o, preds);
   const truth = truthSrc ? readTruth(o, preds, truthSrc, warn) : undefined;
   const domain = o.domains ? readDomains(o, preds, truthSrc, warn) : undefined;
+  const scope = scoredCells(o, preds, truthSrc);
 
   const facts: TransferReportInput["facts"] = {
     "scnym-webgpu": VERSION,
@@ -287,6 +337,9 @@ async function readInputs(
     predictions: preds.file,
     truth: truthSrc ? `${truthSrc.file}: ${o.truth}` : undefined,
     domains: o.domains,
+    "scored cells": scope
+      ? `${scope.cells.filter((c) => c).length} ${scope.name} (--cells)`
+      : `all ${preds.cellNames.length} cells`,
   };
   let trainingLabels = o.trainingLabels;
   let confidenceThreshold: number | undefined;
@@ -310,6 +363,7 @@ async function readInputs(
     probabilities: preds.probabilities,
     embedding: preds.embedding,
     truth,
+    scope,
     domain,
     // The model's classes are its training labels, so the predictions' class names stand in.
     trainingLabels: trainingLabels ?? preds.probabilities?.classes,
@@ -325,18 +379,20 @@ async function readInputs(
 /** Reads the inputs, computes, writes the requested files; prints nothing on stdout. */
 async function run(o: Options, warn: (msg: string) => void): Promise<Outcome> {
   const { input, h5ad } = await readInputs(o, warn);
+  const scored = input.scope &&
+    `${input.scope.cells.filter((c) => c).length} ${input.scope.name} (--cells all for every cell)`;
   if (h5ad && input.domain && new Set(input.domain).size >= 2) {
     input.input = await inputBaseline(o.predictions, warn);
   }
   if (!o.report) {
     const evaluation = evaluateAnnotated(input);
     const mixing = computeMixing(input);
-    return { evaluation, mixing, written: await writeJson(o, evaluation, mixing) };
+    return { scored, evaluation, mixing, written: await writeJson(o, evaluation, mixing) };
   }
   const report = await buildTransferReport(input);
   const written = await writeTransferReport(o.report, report, { overwrite: o.overwrite });
   written.push(...await writeJson(o, report.evaluation, report.mixing));
-  return { evaluation: report.evaluation, mixing: report.mixing, written };
+  return { scored, evaluation: report.evaluation, mixing: report.mixing, written };
 }
 
 /**
@@ -381,6 +437,7 @@ export function evaluateCommand(args: string[]): Promise<number> {
     });
     if (o.json === "-") console.log(jsonText(out.evaluation, out.mixing).trimEnd());
     else {
+      if (out.scored && out.evaluation) console.log(`scored: ${out.scored}\n`);
       const table = out.evaluation ? formatEvaluation(out.evaluation) : "";
       const text = [table, mixingSummary(out.mixing)].filter((t) => t).join("\n\n");
       if (text) console.log(text);

@@ -55,7 +55,7 @@ export interface RunReportInput {
 
 /**
  * Writes the HTML report of a training run: predictions and UMAP of every cell, domain mixing
- * (learned features vs the input), and accuracy over the annotated target cells.
+ * (learned features vs the input), and every number over the (annotated) target cells.
  */
 export async function reportForRun(path: string, r: RunReportInput): Promise<void> {
   const { loaded, prediction: p } = r;
@@ -70,6 +70,12 @@ export async function reportForRun(path: string, r: RunReportInput): Promise<voi
     probabilities: { classes: p.classes, values: p.probabilities },
     embedding: { data: p.embedding, dims: p.hidden },
     truth: loaded.truth.some((t) => t !== null) ? loaded.truth : undefined,
+    // The numbers are about the target cells; the reference cells appear in the UMAPs (as
+    // labelled training cells in the annotated panel) and in the domain mixing.
+    scope: set.isTarget.some((t) => !t) && set.isTarget.some((t) => t)
+      ? { cells: set.isTarget, name: "target cells" }
+      : undefined,
+    trainingAnnotation: set.labels.map((l, i) => set.isTarget[i] ? null : l),
     domain,
     trainingLabels: r.trainingLabels,
     input: set.X,

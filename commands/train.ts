@@ -1,7 +1,8 @@
 /**
  * `scnym train`: trains a model on labelled reference cells and unlabelled target cells, writes
  * the model file (the best model so far is kept there during training, so Ctrl-C leaves a usable
- * model), and optionally predictions for the target and an HTML report.
+ * model), and optionally predictions (every cell of the file holding the target, each with its
+ * training split) and an HTML report.
  */
 import { resolveConfig } from "../scnym/config.ts";
 import { trainFromFiles } from "../scnym/api.ts";
@@ -48,8 +49,11 @@ training:
 
 outputs:
   --out MODEL             model file to write (e.g. model.scnym)
-  --predictions FILE      predictions for the target cells: .h5ad (copy of the query with
-                          obs/scNym etc.) or .csv/.tsv
+  --predictions FILE      predictions for every cell of the file holding the target cells (the
+                          query, or with --target-where the reference file itself): .h5ad (a
+                          copy with obs/scNym etc.) or .csv/.tsv; obs/scNym_split says what
+                          each cell was in training (train, early_stopping, validation,
+                          target), and scnym evaluate scores only the target cells by default
   --report FILE.html      HTML report (UMAP, mixing, and accuracy when target labels exist)
   --truth COL             target annotation column for the report (default: --labels)
   --overwrite             replace existing output files
@@ -217,13 +221,14 @@ export function trainCommand(args: string[]): Promise<number> {
         const rows = loaded.origin.map((o, i) => (query ? o === "query" : true) ? i : -1)
           .filter((i) => i >= 0);
         const sub = subsetPrediction(all, rows);
+        const split = rows.map((i) => result.cellSplit[i] ?? "unused");
         const w = await writePredictionOutput(
           predictionsPath,
           query ?? reference,
           rows.map((i) => loaded.cellNames[i]),
           sub,
           run,
-          { overwrite },
+          { overwrite, split },
         );
         warn(w);
         console.error(`predictions written to ${predictionsPath}`);

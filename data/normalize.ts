@@ -138,7 +138,7 @@ export function checkMatrix(m: Csr, origin: MatrixOrigin): ValueStats {
 }
 
 /** How `--matrix` names a stored matrix: `raw` for `raw/X`, the bare name of a layer. */
-function matrixFlagValue(stored: string): string {
+export function matrixFlagValue(stored: string): string {
   return stored === "raw/X" ? "raw" : stored.replace(/^layers\//, "");
 }
 

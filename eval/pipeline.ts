@@ -11,7 +11,13 @@ import type { Progress } from "../util/progress.ts";
 import { pca, umapEmbed, umapProgressLine, type UmapResult } from "./embed.ts";
 import { evaluate, type EvaluationResult } from "./evaluate.ts";
 import { mixingEntropy, type MixingResult } from "./mixing.ts";
-import { type Figure, NOT_ANNOTATED, renderReport, reportFigures } from "./report.ts";
+import {
+  type Figure,
+  NOT_ANNOTATED,
+  type PageScope,
+  renderReport,
+  reportFigures,
+} from "./report.ts";
 
 export { NOT_ANNOTATED };
 
@@ -29,6 +35,17 @@ export interface TransferReportInput {
   embedding?: { data: Float32Array; dims: number };
   /** Truth per cell; null for cells that are not evaluated (e.g. reference cells). */
   truth?: (string | null)[];
+  /**
+   * The cells the numbers are about (accuracy, calibration, confidence, the predictions table),
+   * e.g. the target cells of a training run; the UMAPs and the domain mixing show every cell.
+   * Default: every cell. `name` says which cells they are, in the report header ("target cells").
+   */
+  scope?: PageScope;
+  /**
+   * The labels reference cells were trained with (null for others): the annotated-type UMAP
+   * shows them as labelled training cells. Never scored.
+   */
+  trainingAnnotation?: (string | null)[];
   /** Domain per cell (reference/target, or a technology/donor column). */
   domain?: string[];
   /** Classes the model was trained on (truth labels outside it are "unseen types"). */
@@ -87,6 +104,10 @@ function checkInput(input: TransferReportInput): void {
   checkCount(op, "predicted", input.predicted.length, n);
   checkCount(op, "confidence", input.confidence.length, n);
   if (input.truth) checkCount(op, "truth", input.truth.length, n);
+  if (input.scope) checkCount(op, "scope", input.scope.cells.length, n);
+  if (input.trainingAnnotation) {
+    checkCount(op, "trainingAnnotation", input.trainingAnnotation.length, n);
+  }
   if (input.domain) checkCount(op, "domain", input.domain.length, n);
   if (input.input) checkCount(op, "input matrix", input.input.nRows, n, "rows");
   if (input.probabilities) {
@@ -109,17 +130,24 @@ function pickRows(a: Float32Array, c: number, idx: readonly number[]): Float32Ar
   return out;
 }
 
+/** Indices of the cells in `input.scope` (all cells without one) that have a truth label. */
+function annotatedInScope(input: TransferReportInput, truth: (string | null)[]): number[] {
+  const idx: number[] = [];
+  truth.forEach((t, i) => {
+    if (t !== null && t !== "" && (input.scope?.cells[i] ?? true)) idx.push(i);
+  });
+  return idx;
+}
+
 /**
- * `evaluate` over the cells whose truth is neither null nor empty (the reference cells of a
- * training run, or unannotated query cells, are left out); null when there are none.
+ * `evaluate` over the cells of `input.scope` whose truth is neither null nor empty (the
+ * reference cells of a training run, or unannotated query cells, are left out); null when there
+ * are none.
  */
 export function evaluateAnnotated(input: TransferReportInput): EvaluationResult | null {
   const truth = input.truth;
   if (!truth) return null;
-  const idx: number[] = [];
-  truth.forEach((t, i) => {
-    if (t !== null && t !== "") idx.push(i);
-  });
+  const idx = annotatedInScope(input, truth);
   if (idx.length === 0) return null;
   const probs = input.probabilities;
   return evaluate({
@@ -216,21 +244,42 @@ function buildReport(input: TransferReportInput): TransferReport {
   const umap = learnedUmap(input);
   const mixing = computeMixing(input, umap);
   const truth = input.truth;
+  const trained = input.trainingAnnotation?.some((l) => l) ? input.trainingAnnotation : undefined;
   const data = {
     facts: input.facts,
     cells: {
       predicted: input.predicted,
       confidence: input.confidence,
-      // Only worth a panel when some cell is annotated; the rest are shown as NOT_ANNOTATED.
-      truth: evaluation && truth ? truth.map((t) => t || NOT_ANNOTATED) : undefined,
+      // Only worth a panel when some cell is annotated; reference cells show the labels they
+      // were trained with, other cells without an annotation are NOT_ANNOTATED.
+      truth: (evaluation && truth) || trained
+        ? input.cellNames.map((_, i) => truth?.[i] || trained?.[i] || NOT_ANNOTATED)
+        : undefined,
       domain: input.domain,
     },
+    scope: pageScope(input, evaluation !== null),
     evaluation: evaluation ?? undefined,
     umap: umap ?? undefined,
     mixing: mixing ?? undefined,
     confidenceThreshold: input.confidenceThreshold,
   };
   return { html: renderReport(data), figures: reportFigures(data), evaluation, mixing, umap };
+}
+
+/**
+ * The cells every number of the page is about, and how the header names them: the scope's cells,
+ * and of those only the annotated ones when the page has an evaluation (so accuracy, confidence
+ * and the predictions table share one denominator).
+ */
+function pageScope(input: TransferReportInput, evaluated: boolean): PageScope {
+  const n = input.cellNames.length;
+  const inScope = input.scope?.cells ?? new Array<boolean>(n).fill(true);
+  const name = input.scope?.name ?? "cells";
+  if (!evaluated || !input.truth) return { cells: inScope, name };
+  const cells = new Array<boolean>(n).fill(false);
+  for (const i of annotatedInScope(input, input.truth)) cells[i] = true;
+  const dropped = inScope.filter((x) => x).length - cells.filter((x) => x).length;
+  return { cells, name: dropped ? `annotated ${name}` : name };
 }
 
 /** One line per representation: normalised mixing entropy, nats, k and query cells. */

@@ -38,10 +38,21 @@ export interface ReportData {
   evaluation?: EvaluationResult;
   /** 2-D UMAP of the learned features; `indices` pick the embedded cells from `cells`. */
   umap?: UmapResult;
+  /**
+   * The cells every number of the page is about (cards, calibration, confusion, the tables);
+   * default all cells. The UMAPs and the domain mixing show every cell.
+   */
+  scope?: PageScope;
   /** Mixing entropy of the domains on each representation. */
   mixing?: { learnedUmap?: MixingResult; learned?: MixingResult; inputPca?: MixingResult };
   /** The model's confidence threshold, if it used one (shown next to low-confidence counts). */
   confidenceThreshold?: number;
+}
+
+/** The page's cells: a mask over `ReportData.cells` and what to call them ("target cells"). */
+export interface PageScope {
+  cells: boolean[];
+  name: string;
 }
 
 /** What the annotated-type panel shows for cells without an annotation. */
@@ -106,8 +117,9 @@ export function reportFigures(data: ReportData): Figure[] {
         id: "umap_truth",
         title: "UMAP: annotated cell type",
         caption:
-          "The same cells coloured by their annotation; colours match the predicted panel, so " +
-          "regions that change colour between the two are mistakes.",
+          "The same cells coloured by their annotation (reference cells by the labels they were " +
+          "trained with); colours match the predicted panel, so regions that change colour " +
+          "between the two are mistakes.",
         svg: categoricalScatterSvg(umap.coords, pick(cells.truth, idx), {
           title: "Annotated cell type",
           categories: [...types, NOT_ANNOTATED],
@@ -162,11 +174,13 @@ export function reportFigures(data: ReportData): Figure[] {
 
 const CSS = `
 body{font-family:Helvetica,Arial,sans-serif;color:#222;margin:0;background:#f6f7f9;line-height:1.45}
-main{max-width:1320px;margin:0 auto;padding:24px 32px 48px}
+main{max-width:1800px;margin:0 auto;padding:24px 32px 48px}
 h1{font-size:26px;margin:0 0 4px}
 h2{font-size:20px;margin:36px 0 10px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .facts{display:grid;grid-template-columns:max-content auto;gap:2px 18px;font-size:14px;margin:12px 0}
-.facts dt{color:#666}.facts dd{margin:0;font-family:Menlo,Consolas,monospace}
+.facts dt{color:#666}.facts dd{margin:0;font-family:Menlo,Consolas,monospace;overflow-wrap:anywhere}
+table.json{font-size:12px}table.json td{padding:1px 8px;text-align:left}
+p.scope{background:#fff;border-left:4px solid #4a7ab5;padding:6px 12px}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:12px}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px}
 .card .v{font-size:26px;font-weight:bold}.card .k{font-size:14px;font-weight:bold;color:#444}
@@ -175,7 +189,9 @@ h2{font-size:20px;margin:36px 0 10px;border-bottom:1px solid #ddd;padding-bottom
 figure{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0;padding:8px}
 figcaption{font-size:13px;color:#555;max-width:600px;padding:4px 6px}
 figure svg{display:block;width:100%;height:auto}
-.figs.natural{display:flex;flex-wrap:wrap}.natural figure svg{width:auto;max-width:100%}
+.figs.natural{display:flex;flex-wrap:wrap}
+.natural figure{flex:1 1 var(--w);min-width:min(var(--w),100%)}
+.natural figure svg{width:100%;max-width:calc(2 * var(--w))}
 table{border-collapse:collapse;background:#fff;font-size:14px}
 th,td{border:1px solid #ddd;padding:4px 10px;text-align:right}th{background:#eef1f5}
 td:first-child,th:first-child{text-align:left}
@@ -186,8 +202,8 @@ p.lead{max-width:900px}
 
 /** What each headline number means, in a sentence a biologist can act on. */
 export const METRIC_MEANINGS = {
-  accuracy: "Share of target cells whose predicted type matches the annotation (cells of types " +
-    "the model never saw count as wrong).",
+  accuracy: "Share of the page's cells (see the top) whose predicted type matches the " +
+    "annotation (cells of types the model never saw count as wrong).",
   macroF1:
     "F1 (balance of precision and recall) averaged over cell types, so rare types count as " +
     "much as common ones. 1 is perfect.",
@@ -200,8 +216,8 @@ export const METRIC_MEANINGS = {
     "mistakes cost the most.",
   unseenAuroc: "Chance that a cell of a type absent from training gets lower confidence than a " +
     "cell of a known type: 1 is perfect flagging, 0.5 is chance.",
-  cells: "Target cells that received a prediction (no annotation was given, so accuracy cannot " +
-    "be measured).",
+  cells: "Cells that received a prediction (no annotation was given, so accuracy cannot be " +
+    "measured).",
   meanConfidence: "Average of the highest class probability per cell.",
   lowConfidence: "Cells whose best class has probability below 0.5: candidates for review, or " +
     "for a cell type missing from the training data.",
@@ -228,16 +244,38 @@ function barCell(x: number): string {
   return `<td class="bar" style="--w:${w}%">${x.toFixed(3)}</td>`;
 }
 
+/** Indices of the page's cells (`data.scope`, default all). */
+function pageCells(data: ReportData): number[] {
+  const n = data.cells.predicted.length;
+  const mask = data.scope?.cells;
+  const idx: number[] = [];
+  for (let i = 0; i < n; i++) if (!mask || mask[i]) idx.push(i);
+  return idx;
+}
+
+/** The header line naming the page's denominator. */
+function scopeLine(data: ReportData): string {
+  const n = data.cells.predicted.length;
+  const m = pageCells(data).length;
+  const name = data.scope?.name ?? "cells";
+  const rest = m < n
+    ? ` of the ${n} shown; the UMAPs and the domain mixing also show the other ${n - m}`
+    : "";
+  return `<p class="scope">Every number on this page is over the same <b>${m} ${esc(name)}</b>` +
+    `${rest}.</p>`;
+}
+
 function summaryCards(data: ReportData): string {
   const M = METRIC_MEANINGS;
   const e = data.evaluation;
   const conf = data.cells.confidence;
-  const n = conf.length;
+  const cells = pageCells(data);
+  const n = cells.length;
   let low = 0;
   let sum = 0;
-  for (const c of conf) {
-    sum += c;
-    if (c < 0.5) low++;
+  for (const i of cells) {
+    sum += conf[i];
+    if (conf[i] < 0.5) low++;
   }
   const cards: string[] = [];
   if (e) {
@@ -266,18 +304,19 @@ function summaryCards(data: ReportData): string {
 
 function predictionTable(data: ReportData): string {
   const { predicted, confidence } = data.cells;
+  const cells = pageCells(data);
   const by = new Map<string, { n: number; sum: number; low: number }>();
-  predicted.forEach((p, i) => {
-    const s = by.get(p) ?? { n: 0, sum: 0, low: 0 };
+  for (const i of cells) {
+    const s = by.get(predicted[i]) ?? { n: 0, sum: 0, low: 0 };
     s.n++;
     s.sum += confidence[i];
     if (confidence[i] < 0.5) s.low++;
-    by.set(p, s);
-  });
+    by.set(predicted[i], s);
+  }
   const rows = [...by.entries()].sort((a, b) => b[1].n - a[1].n).map(([label, s]) => [
     esc(label),
     String(s.n),
-    pct(s.n / predicted.length),
+    pct(s.n / cells.length),
     barCell(s.sum / s.n),
     String(s.low),
   ]);
@@ -365,15 +404,47 @@ function mixingSection(data: ReportData): string {
 
 /**
  * The figures with the given ids, each in a `<figure>` with its caption: scaled to equal columns,
- * or at their natural size (`natural`, for figures whose text must stay legible, e.g. a large
- * confusion matrix) wrapping onto new rows as needed.
+ * or (`natural`, for figures whose text must stay legible, e.g. a large confusion matrix) never
+ * below their natural size, growing to share the row's width and wrapping onto new rows.
  */
 function figureGrid(figs: Figure[], ids: string[], natural = false): string {
   const html = figs.filter((f) => ids.includes(f.id)).map((f) => {
     const caption = `<b>${esc(f.title)}.</b> ${esc(f.caption)}`;
-    return `<figure id="fig-${f.id}">${f.svg}<figcaption>${caption}</figcaption></figure>`;
+    // Natural figures grow to share the row's width, never below their own (legible) width.
+    const w = natural ? Number(f.svg.match(/<svg[^>]*\swidth="([\d.]+)"/)?.[1]) : NaN;
+    const style = Number.isFinite(w) ? ` style="--w:${w}px"` : "";
+    return `<figure id="fig-${f.id}"${style}>${f.svg}<figcaption>${caption}</figcaption></figure>`;
   });
   return `<div class="figs${natural ? " natural" : ""}">${html.join("")}</div>`;
+}
+
+/**
+ * A header fact as HTML. A JSON object (e.g. a run's configuration) becomes a small table of its
+ * leaves (`train.epochs  100`) instead of one line running off the page.
+ */
+function factValue(v: string | number): string {
+  const text = String(v);
+  let json: unknown;
+  if (typeof v === "string" && text.startsWith("{")) {
+    try {
+      json = JSON.parse(text);
+    } catch { /* not JSON: shown as text */ }
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return esc(text);
+  const rows: string[] = [];
+  const walk = (o: Record<string, unknown>, path: string) => {
+    for (const [k, x] of Object.entries(o)) {
+      const key = path ? `${path}.${k}` : k;
+      if (typeof x === "object" && x !== null && !Array.isArray(x)) {
+        walk(x as Record<string, unknown>, key);
+      } else {
+        const shown = typeof x === "string" ? x : JSON.stringify(x);
+        rows.push(`<tr><td>${esc(key)}</td><td>${esc(shown)}</td></tr>`);
+      }
+    }
+  };
+  walk(json as Record<string, unknown>, "");
+  return `<table class="json">${rows.join("")}</table>`;
 }
 
 /** Renders the whole report as one HTML string (UTF-8; write it with `writeFileAtomic`). */
@@ -381,7 +452,7 @@ export function renderReport(data: ReportData): string {
   const title = data.title ?? "scNym label transfer report";
   const facts = Object.entries(data.facts)
     .filter(([, v]) => v !== undefined && v !== "")
-    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(String(v))}</dd>`).join("");
+    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${factValue(v!)}</dd>`).join("");
   const figs = reportFigures(data);
   const e = data.evaluation;
   const parts = [
@@ -390,6 +461,7 @@ export function renderReport(data: ReportData): string {
     `<title>${esc(title)}</title><style>${CSS}</style></head><body><main>`,
     `<h1>${esc(title)}</h1>`,
     facts ? `<dl class="facts">${facts}</dl>` : "",
+    scopeLine(data),
     `<h2>At a glance</h2>`,
     summaryCards(data),
   ];

@@ -65,7 +65,7 @@ const TENX_MTX: InputFormat = {
 
 const TENX_H5: InputFormat = {
   name: "10x-h5",
-  description: "10x Genomics HDF5",
+  description: "10x Genomics .h5",
   async detect(path, stat) {
     if (!stat.isFile) return false;
     checkHdf5File(path);
@@ -118,8 +118,16 @@ export const INPUT_FORMATS: readonly InputFormat[] = [TENX_MTX, TENX_H5, H5AD];
 export async function detectFormat(path: string): Promise<InputFormat> {
   const stat = await Deno.stat(path).catch(() => null);
   if (!stat) throw new ScnymError(`input file not found: ${path}`);
-  for (const f of INPUT_FORMATS) if (await f.detect(path, stat)) return f;
   const accepted = INPUT_FORMATS.map((f) => f.description).join(", ");
+  try {
+    for (const f of INPUT_FORMATS) if (await f.detect(path, stat)) return f;
+  } catch (e) {
+    // A file that is not HDF5 at all (a CSV, a loom renamed, ...): say what we do read.
+    if (e instanceof ScnymError && e.message.includes("not an HDF5 file")) {
+      throw new ScnymError(`${e.message}; accepted inputs: ${accepted}`);
+    }
+    throw e;
+  }
   throw new ScnymError(`${path}: unsupported file type (accepted: ${accepted})`);
 }
 

@@ -16,7 +16,13 @@
 import { type Csr, nnz } from "../data/csr.ts";
 import { ScnymError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
-import { type Column, columnLength, type DataFrame, type UnsValue } from "./anndata.ts";
+import {
+  categoricalColumn,
+  type Column,
+  columnLength,
+  type DataFrame,
+  type UnsValue,
+} from "./anndata.ts";
 import {
   checkHdf5File,
   condenseH5Error,
@@ -253,7 +259,7 @@ export interface PredictionKeys {
 function checkPredictions(p: PredictionOutputs, n: number, file: string): void {
   const c = p.classes.length;
   const bad = p.predicted.length !== n || p.confidence.length !== n ||
-    p.probabilities.length !== n * c ||
+    p.probabilities.length !== n * c || (p.split && p.split.length !== n) ||
     (p.embedding && p.embedding.data.length !== n * p.embedding.dim);
   if (bad) {
     throw new Error(`writePredictions: prediction arrays do not match the ${n} cells of ${file}`);
@@ -278,8 +284,11 @@ function predictionElements(key: string) {
   return {
     label: `obs/${key}`,
     confidence: `obs/${key}_confidence`,
+    split: `obs/${key}_split`,
     embedding: `obsm/X_${key.toLowerCase()}`,
-    probabilities: `uns/${key}_probabilities`,
+    probabilities: `obsm/${key}_probabilities`,
+    /** Where earlier versions wrote the probabilities (a clash all the same). */
+    unsProbabilities: `uns/${key}_probabilities`,
     classNames: `uns/${key}_class_names`,
     run: `uns/${key}_run`,
   };
@@ -287,7 +296,8 @@ function predictionElements(key: string) {
 
 /**
  * Writes a copy of the query `.h5ad` at `outPath` with scNym's outputs added: `obs/scNym`
- * (categorical), `obs/scNym_confidence`, `obsm/X_scnym`, `uns/scNym_probabilities` (+
+ * (categorical), `obs/scNym_confidence`, `obs/scNym_split` (when `preds.split` is given),
+ * `obsm/X_scnym`, `obsm/scNym_probabilities` (cells x classes; class names in
  * `uns/scNym_class_names`) and `uns/scNym_run`. Refuses to replace the input or any existing
  * file unless `overwrite`, and refuses when the query already holds these keys (pick another
  * `key`). Legacy (pre-0.7) queries, and files in HDF5's newest format, are rewritten as a fresh
@@ -316,6 +326,7 @@ export async function writePredictions(
     categories: preds.labels?.categories ?? preds.classes,
   };
   const uns: Record<string, UnsValue> = { ...run };
+  const splitCol = preds.split && categoricalColumn(preds.split);
 
   const probe = await openH5(queryPath, "r");
   let legacy: boolean;
@@ -353,18 +364,19 @@ export async function writePredictions(
       kind: "numeric",
       values: Float64Array.from(preds.confidence),
     });
-    const obsm = preds.embedding
-      ? { [`X_${key.toLowerCase()}`]: { data: preds.embedding.data, cols: preds.embedding.dim } }
-      : {};
+    if (splitCol) ad.obs.columns.set(`${key}_split`, splitCol);
+    const obsm: Record<string, { data: Float32Array; cols: number }> = {
+      [`${key}_probabilities`]: { data: preds.probabilities, cols: preds.classes.length },
+    };
+    if (preds.embedding) {
+      obsm[`X_${key.toLowerCase()}`] = { data: preds.embedding.data, cols: preds.embedding.dim };
+    }
     await writeH5ad(outPath, {
       X: ad.X,
       obs: ad.obs,
       var: ad.var,
       obsm,
       uns: { ...ad.uns, [`${key}_class_names`]: preds.classes, [`${key}_run`]: uns },
-      unsMatrices: {
-        [`${key}_probabilities`]: { data: preds.probabilities, cols: preds.classes.length },
-      },
     }, opts);
     return { warnings };
   }
@@ -379,22 +391,24 @@ export async function writePredictions(
       const obs = f.get("obs") as H5Group;
       writeColumn(obs, key, labelCol, ctx);
       writeArray(obs, `${key}_confidence`, preds.confidence, [nCells], level);
+      if (splitCol) writeColumn(obs, `${key}_split`, splitCol, ctx);
       const order = obs.attrs["column-order"]?.json_value;
       const cols = Array.isArray(order) ? order.map(String) : [];
       if (obs.attrs["column-order"]) obs.delete_attribute("column-order");
-      writeStringAttr(obs, "column-order", [...cols, key, `${key}_confidence`]);
+      const added = [key, `${key}_confidence`, ...(splitCol ? [`${key}_split`] : [])];
+      writeStringAttr(obs, "column-order", [...cols, ...added]);
+      const obsm = isGroup(f, "obsm") ? f.get("obsm") as H5Group : dictGroup(f, "obsm");
       if (preds.embedding) {
-        const obsm = isGroup(f, "obsm") ? f.get("obsm") as H5Group : dictGroup(f, "obsm");
         writeArray(obsm, el.embedding.slice(5), preds.embedding.data, [
           nCells,
           preds.embedding.dim,
         ], level);
       }
-      const unsG = isGroup(f, "uns") ? f.get("uns") as H5Group : dictGroup(f, "uns");
-      writeArray(unsG, `${key}_probabilities`, preds.probabilities, [
+      writeArray(obsm, el.probabilities.slice(5), preds.probabilities, [
         nCells,
         preds.classes.length,
       ], level);
+      const unsG = isGroup(f, "uns") ? f.get("uns") as H5Group : dictGroup(f, "uns");
       writeStrings(unsG, `${key}_class_names`, preds.classes);
       writeUns(dictGroup(unsG, `${key}_run`), uns, level);
     } finally {

@@ -5,6 +5,7 @@
  * inspecting a large file needs memory for one chunk, not the whole matrix.
  */
 import { findDuplicates, geneNameStyle } from "../data/align.ts";
+import { matrixFlagValue } from "../data/normalize.ts";
 import {
   asCategorical,
   categoryCounts,
@@ -55,7 +56,7 @@ export interface InspectReport {
   matrices: MatrixReport[];
   obs: ColumnReport[];
   genes: { style: string; examples: string[]; duplicates: string[] };
-  /** What to do, e.g. "X is scaled: train on raw (raw/X)". */
+  /** What to do, e.g. "X is scaled: train on raw/X (--matrix raw) instead". */
   advice: string[];
 }
 
@@ -103,7 +104,9 @@ function advise(matrices: MatrixReport[]): string[] {
   if (x.kind === "scaled" || x.kind === "empty") {
     out.push(
       usable.length
-        ? `${x.name} is ${x.kind}: train on ${usable.map((m) => m.name).join(" or ")} instead`
+        ? `${x.name} is ${x.kind}: train on ${
+          usable.map((m) => `${m.name} (--matrix ${matrixFlagValue(m.name)})`).join(" or ")
+        } instead`
         : `${x.name} is ${x.kind} and no other matrix holds counts or log data: scNym cannot use it`,
     );
   } else if (x.kind === "counts") {

@@ -28,6 +28,11 @@ export interface PredictionOutputs {
    * a confidence threshold labelled `Unknown` (codes index `categories`).
    */
   labels?: { codes: Int32Array; categories: string[] };
+  /**
+   * What each cell was in training (`train`, `early_stopping`, `validation`, `target`, or
+   * `unused`), written by `scnym train --predictions` as `obs/<key>_split`.
+   */
+  split?: string[];
 }
 
 /** The prediction fields of a file, one entry per cell, in the file's cell order. */
@@ -47,6 +52,8 @@ export interface PredictionsFile {
   obs?: DataFrame;
   /** `uns/<key>_run` of the prediction run; `.h5ad` only. */
   run?: Record<string, UnsValue>;
+  /** Each cell's training split (`obs/<key>_split` or the table's column), when written. */
+  split?: string[];
 }
 
 /**
@@ -110,9 +117,11 @@ async function readPredictionsH5ad(file: string, key: string): Promise<Predictio
       confidence: Float32Array.from(conf.values),
       obs,
     };
-    const probPath = `uns/${key}_probabilities`;
+    // Per cell in obsm (they follow when the AnnData is subset); earlier versions wrote uns.
+    const probPath = [`obsm/${key}_probabilities`, `uns/${key}_probabilities`]
+      .find((p) => isDataset(h.file, p));
     const namesPath = `uns/${key}_class_names`;
-    if (isDataset(h.file, probPath) && isDataset(h.file, namesPath)) {
+    if (probPath && isDataset(h.file, namesPath)) {
       const d = getDataset(h.file, probPath);
       const classes = readStrings(file, getDataset(h.file, namesPath));
       const shape = d.shape ?? [];
@@ -133,6 +142,8 @@ async function readPredictionsH5ad(file: string, key: string): Promise<Predictio
       }
       out.embedding = { data: Float32Array.from(readNumeric(file, d), Number), dims: shape[1] };
     }
+    const split = obs.columns.get(`${key}_split`);
+    if (split) out.split = obs.index.map((_, i) => cellText(split, i));
     const run = h5Get(h.file, `uns/${key}_run`) ? h.uns()[`${key}_run`] : undefined;
     if (run && typeof run === "object" && !Array.isArray(run)) out.run = run;
     return out;
@@ -165,6 +176,8 @@ async function readPredictionsTable(file: string, key: string): Promise<Predicti
     (r, i) => parseNumber(file, r[jconf], `confidence on line ${i + 2}`),
   );
   const out: PredictionsFile = { file, cellNames, predicted, confidence };
+  const jSplit = t.header.indexOf(`${key}_split`);
+  if (jSplit >= 0) out.split = t.rows.map((r) => r[jSplit]);
   if (pCols.length) {
     const c = pCols.length;
     const values = new Float32Array(t.rows.length * c);

@@ -68,7 +68,7 @@ export function parseDelimited(text: string, sep: string): string[][] {
 }
 
 /** Tab for `.tsv`/`.txt` (optionally `.gz`), comma otherwise; a tab-bearing first line wins. */
-export function guessSeparator(path: string, firstLine = ""): string {
+function guessSeparator(path: string, firstLine = ""): string {
   if (/\.(tsv|txt)(\.gz)?$/i.test(path)) return "\t";
   if (/\.csv(\.gz)?$/i.test(path)) return ",";
   return firstLine.includes("\t") ? "\t" : ",";
@@ -130,6 +130,7 @@ export async function writePredictionTable(
     "cell",
     opts.labelName ?? "scNym",
     "confidence",
+    ...(p.split ? [`${opts.labelName ?? "scNym"}_split`] : []),
     ...p.classes.map((k) => `p_${k}`),
   ];
   const rows = function* () {
@@ -139,7 +140,8 @@ export async function writePredictionTable(
         (v) => v.toPrecision(6),
       );
       const label = p.labels ? p.labels.categories[p.labels.codes[i]] : p.classes[p.predicted[i]];
-      yield [cells[i], label, p.confidence[i].toPrecision(6), ...probs];
+      const split = p.split ? [p.split[i]] : [];
+      yield [cells[i], label, p.confidence[i].toPrecision(6), ...split, ...probs];
     }
   };
   await writeFileAtomic(path, formatTable(header, rows(), sep), { overwrite: !!opts.overwrite });

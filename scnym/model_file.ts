@@ -178,3 +178,19 @@ export async function loadModel(path: string): Promise<ModelFile> {
   }
   return decodeModel(bytes, path);
 }
+
+/** True when `path` is a file that starts like a model file (its magic bytes); never throws. */
+export function isModelFile(path: string): boolean {
+  try {
+    const f = Deno.openSync(path);
+    try {
+      const head = new Uint8Array(MAGIC.length);
+      const n = f.readSync(head);
+      return n === MAGIC.length && new TextDecoder().decode(head) === MAGIC;
+    } finally {
+      f.close();
+    }
+  } catch {
+    return false;
+  }
+}

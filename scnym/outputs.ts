@@ -1,7 +1,7 @@
 /**
  * Writing predictions where users want them: a copy of the query `.h5ad` with scNym's fields
- * (`obs/scNym`, `obs/scNym_confidence`, `obsm/X_scnym`, `uns/scNym_probabilities`, run facts in
- * `uns/scNym_run`), or a CSV/TSV table.
+ * (`obs/scNym`, `obs/scNym_confidence`, `obsm/X_scnym`, `obsm/scNym_probabilities`, run facts
+ * in `uns/scNym_run`; `obs/scNym_split` from training), or a CSV/TSV table.
  */
 import { type RunInfo, writePredictions } from "../io/h5ad_write.ts";
 import type { PredictionOutputs } from "../io/predictions.ts";
@@ -37,7 +37,8 @@ export function isTablePath(path: string): boolean {
 
 /**
  * Writes predictions of every cell of `sourceFile` (in its order) to `outPath`: a table for
- * .csv/.tsv/.txt, else a copy of the source `.h5ad` with the predictions added. Returns warnings.
+ * .csv/.tsv/.txt, else a copy of the source `.h5ad` with the predictions added. `split` is each
+ * cell's training split (see `PredictionOutputs.split`). Returns warnings.
  */
 export async function writePredictionOutput(
   outPath: string,
@@ -45,9 +46,10 @@ export async function writePredictionOutput(
   cellNames: string[],
   pred: CellPredictions,
   run: RunInfo,
-  opts: { overwrite?: boolean } = {},
+  opts: { overwrite?: boolean; split?: string[] } = {},
 ): Promise<string[]> {
   const w = writablePrediction(pred);
+  if (opts.split) w.split = opts.split;
   if (isTablePath(outPath)) {
     await writePredictionTable(outPath, cellNames, w, { overwrite: opts.overwrite });
     return [];

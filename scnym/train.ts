@@ -41,6 +41,9 @@ export interface TrainOptions {
   profileEpoch?: number;
 }
 
+/** What a cell was for in training (written as `obs/scNym_split` with the predictions). */
+export type CellSplit = "train" | "early_stopping" | "validation" | "target";
+
 /** The outcome of training. */
 export interface TrainResult {
   model: ScnymModel;
@@ -54,6 +57,8 @@ export interface TrainResult {
   /** Accuracy on the held-out validation cells (never used for training or stopping). */
   validation: { cells: number; accuracy: number | null };
   splits: { train: number; earlyStopping: number; validation: number; target: number };
+  /** Per cell of the training set, the split it was in (null: neither labelled nor target). */
+  cellSplit: (CellSplit | null)[];
   /** Everything that goes into the model file's header. */
   header: HeaderFields;
   seconds: number;
@@ -117,6 +122,13 @@ export function prepareTrainingSet(data: TrainingSet, config: ScnymConfig): Prep
     warnings.push("only one domain among the cells: the domain adversary is off");
   }
   return { classes, domains, labelled, target, classOf, domainOf, warnings };
+}
+
+/** The split of each of `n` cells, from the cell indices of each split. */
+function cellSplits(n: number, groups: [CellSplit, number[]][]): (CellSplit | null)[] {
+  const out = new Array<CellSplit | null>(n).fill(null);
+  for (const [split, cells] of groups) for (const i of cells) out[i] = split;
+  return out;
 }
 
 /** Trains an scNym model. See scnym/step.ts for one step; epochs as the original. */
@@ -293,6 +305,12 @@ export async function train(data: TrainingSet, opts: TrainOptions): Promise<Trai
       interrupted: run.interrupted,
       validation: { cells: valCells.length, accuracy },
       splits: cells,
+      cellSplit: cellSplits(data.X.nRows, [
+        ["train", trainCells],
+        ["early_stopping", stopCells],
+        ["validation", valCells],
+        ["target", prep.target],
+      ]),
       header: header(),
       seconds: (performance.now() - t0) / 1000,
       profile,

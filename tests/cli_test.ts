@@ -10,6 +10,7 @@ import { csrFromDense, csrToDense } from "../data/csr.ts";
 import { categoricalColumn, dataFrame } from "../io/anndata.ts";
 import { writeH5ad } from "../io/h5ad_write.ts";
 import { loadModel } from "../scnym/model_file.ts";
+import { readPredictionsFile } from "../io/predictions.ts";
 import { readTable } from "../io/table.ts";
 import { runScript, scriptArgs } from "./helpers.ts";
 
@@ -343,42 +344,102 @@ Deno.test("an unknown option is one line naming the closest option, exit 2", opt
   }
 });
 
-Deno.test("predict warns when the model was interrupted before any checkpoint", opts, async () => {
-  const model = `${dir}/early.scnym`;
-  // Epochs before minEpochs never qualify as a checkpoint: Ctrl-C in the first epochs leaves
-  // the last epoch's weights with bestEpoch -1.
-  await Deno.writeTextFile(
-    `${dir}/early.json`,
-    JSON.stringify({ train: { epochs: 400, batchSize: 64, minEpochs: 300, patience: 1000 } }),
-  );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: scriptArgs("cli.ts", trainSim(model, "--config", `${dir}/early.json`)),
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = new Response(child.stdout).text();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let stderr = "";
-  // "training on" comes after the Ctrl-C handler is installed.
-  while (!stderr.includes("training on")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    stderr += value;
-  }
-  child.kill("SIGINT");
-  for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += r.value;
-  assert.equal((await child.status).code, 130, stderr);
-  assert.match(await stdout, /^epochs: \d+ \(interrupted\); best epoch: none/m);
-  const header = (await loadModel(model)).header;
-  assert.equal(header.training.bestEpoch, -1);
+Deno.test(
+  "predict and inspect warn when the model was interrupted before any checkpoint",
+  opts,
+  async () => {
+    const model = `${dir}/early.scnym`;
+    // Epochs before minEpochs never qualify as a checkpoint: Ctrl-C in the first epochs leaves
+    // the last epoch's weights with bestEpoch -1.
+    await Deno.writeTextFile(
+      `${dir}/early.json`,
+      JSON.stringify({ train: { epochs: 400, batchSize: 64, minEpochs: 300, patience: 1000 } }),
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: scriptArgs("cli.ts", trainSim(model, "--config", `${dir}/early.json`)),
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stdout = new Response(child.stdout).text();
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let stderr = "";
+    // "training on" comes after the Ctrl-C handler is installed.
+    while (!stderr.includes("training on")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += value;
+    }
+    child.kill("SIGINT");
+    for (let r = await reader.read(); !r.done; r = await reader.read()) stderr += r.value;
+    assert.equal((await child.status).code, 130, stderr);
+    assert.match(await stdout, /^epochs: \d+ \(interrupted\); best epoch: none/m);
+    const header = (await loadModel(model)).header;
+    assert.equal(header.training.bestEpoch, -1);
 
-  const pred = await scnym("predict", "--model", model, "--query", data, "--out", `${dir}/e.csv`);
-  assert.equal(pred.code, 0, pred.stderr);
-  assert.match(
-    pred.stderr,
-    /^warning: .*early\.scnym is an interrupted model .*: \d+ of 400 epochs trained, no epoch qualified as a checkpoint.*validation accuracy [0-9.]+%/m,
-  );
-});
+    const pred = await scnym("predict", "--model", model, "--query", data, "--out", `${dir}/e.csv`);
+    assert.equal(pred.code, 0, pred.stderr);
+    assert.match(
+      pred.stderr,
+      /^warning: .*early\.scnym is an interrupted model .*: \d+ of 400 epochs trained, no epoch qualified as a checkpoint.*validation accuracy [0-9.]+%/m,
+    );
+    const inspect = await scnym("inspect", model);
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.match(
+      inspect.stderr,
+      /^warning: .*early\.scnym is an interrupted model .*of 400 epochs/m,
+    );
+    assert.match(inspect.stdout, /^training: \d+ of 400 epochs \(interrupted\), kept epoch none$/m);
+  },
+);
+
+Deno.test(
+  "train --predictions records each cell's split; evaluate scores the target",
+  opts,
+  async () => {
+    const model = `${dir}/split.scnym`;
+    const preds = `${dir}/split_pred.h5ad`;
+    const train = await scnym(...trainSim(model, ...fast, "--predictions", preds, "--quiet"));
+    assert.equal(train.code, 0, train.stderr);
+    const r = await readPredictionsFile(preds);
+    const summary = JSON.parse(await Deno.readTextFile(`${model}.json`));
+    const count = (v: string) => r.split!.filter((s) => s === v).length;
+    assert.deepEqual(
+      [count("train"), count("early_stopping"), count("validation"), count("target")],
+      [
+        summary.splits.train,
+        summary.splits.earlyStopping,
+        summary.splits.validation,
+        summary.splits.target,
+      ],
+    );
+    r.split!.forEach((s, i) =>
+      assert.equal(s === "target", sim.domain[i] === "target", `cell ${i}`)
+    );
+
+    const score = async (...more: string[]) => {
+      const ev = await scnym("evaluate", "--predictions", preds, "--truth", "cell_type", ...more);
+      assert.equal(ev.code, 0, ev.stderr);
+      return { cells: Number(ev.stdout.match(/^cells\s+(\d+)$/m)?.[1]), out: ev.stdout };
+    };
+    const byDefault = await score();
+    assert.equal(byDefault.cells, 300, byDefault.out);
+    assert.match(byDefault.out, /^scored: 300 target cells \(scNym_split = target\)/m);
+    assert.equal((await score("--cells", "target")).cells, 300);
+    assert.equal((await score("--cells", "all")).cells, 600);
+    assert.equal((await score("--cells", "domain=source")).cells, 300);
+    const bad = await scnym(
+      "evaluate",
+      "--predictions",
+      preds,
+      "--truth",
+      "cell_type",
+      "--cells",
+      "x",
+    );
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--cells x: expected all, target or COL=VALUE/);
+  },
+);
 
 globalThis.addEventListener("unload", () => {
   try {

@@ -24,7 +24,7 @@ Deno.test({
       "log1p",
       174400,
     ]);
-    assert.match(rep.advice[0], /X is scaled: train on raw\/X instead/);
+    assert.match(rep.advice[0], /X is scaled: train on raw\/X \(--matrix raw\) instead/);
     const phase = rep.obs.find((c) => c.name === "phase")!;
     assert.deepEqual(phase.top, [["G1", 501], ["S", 182], ["G2M", 17]]);
     assert.equal(rep.genes.style, "symbols");

@@ -10,6 +10,8 @@ import { dataFrame } from "../io/anndata.ts";
 import { writeH5ad, writePredictions } from "../io/h5ad_write.ts";
 import type { PredictionOutputs } from "../io/predictions.ts";
 import { isHdf5File, readPredictionsFile } from "../io/predictions.ts";
+import { h5Get, isDataset } from "../io/h5.ts";
+import { H5adFile } from "../io/h5ad_read.ts";
 import { formatTable, writePredictionTable } from "../io/table.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
@@ -100,6 +102,71 @@ Deno.test("readPredictionsFile: .h5ad from writePredictions round-trips exactly"
       // The writer stores uns booleans as uint8 (h5wasm cannot create HDF5 enums): 1 comes back.
       assert.deepEqual(r.run, { ...run, ok: 1 });
     }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("readPredictionsFile: training splits in obs and the table; probabilities in obsm", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const query = `${dir}/q.h5ad`;
+    const cells = await writeQuery(query, 7);
+    const split = ["train", "validation", "target", "early_stopping", "target", "unused", "target"];
+    const p = { ...randomPredictions(7, 4), split };
+    await writePredictions(query, `${dir}/p.h5ad`, p, { seed: 0 });
+    const r = await readPredictionsFile(`${dir}/p.h5ad`);
+    assert.deepEqual(r.split, split);
+    assert.deepEqual(r.probabilities, { classes: CLASSES, values: p.probabilities });
+    const h = await H5adFile.open(`${dir}/p.h5ad`);
+    try {
+      assert.ok(isDataset(h.file, "obsm/scNym_probabilities"), "probabilities per cell in obsm");
+      assert.ok(!h5Get(h.file, "uns/scNym_probabilities"), "no longer in uns");
+    } finally {
+      h.close();
+    }
+    await writePredictionTable(`${dir}/p.csv`, cells, p);
+    const t = await readPredictionsFile(`${dir}/p.csv`);
+    assert.deepEqual(t.split, split);
+    assert.deepEqual(t.probabilities?.classes, CLASSES);
+    // Without a split nothing is made up.
+    await writePredictionTable(`${dir}/q.csv`, cells, randomPredictions(7, 4));
+    assert.equal((await readPredictionsFile(`${dir}/q.csv`)).split, undefined);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("readPredictionsFile: files of earlier versions (probabilities in uns) still read", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    // The layout earlier versions wrote: uns/scNym_probabilities (cells x classes) next to
+    // uns/scNym_class_names, no obsm/scNym_probabilities, no split column.
+    const n = 5;
+    const p = randomPredictions(n, 8);
+    const cells = Array.from({ length: n }, (_, i) => `cell-${i}`);
+    const obs = dataFrame(cells);
+    obs.columns.set("scNym", {
+      kind: "categorical",
+      codes: p.predicted,
+      categories: CLASSES,
+    });
+    obs.columns.set("scNym_confidence", {
+      kind: "numeric",
+      values: Float64Array.from(p.confidence),
+    });
+    const old = `${dir}/old.h5ad`;
+    await writeH5ad(old, {
+      X: csrFromDense(new Float32Array(n * 2).fill(1), n, 2),
+      obs,
+      var: dataFrame(["g0", "g1"]),
+      uns: { scNym_class_names: CLASSES },
+      unsMatrices: { scNym_probabilities: { data: p.probabilities, cols: CLASSES.length } },
+    });
+    const r = await readPredictionsFile(old);
+    assert.deepEqual(r.probabilities, { classes: CLASSES, values: p.probabilities });
+    assert.deepEqual(r.predicted, Array.from(p.predicted, (k) => CLASSES[k]));
+    assert.equal(r.split, undefined);
   } finally {
     await done();
   }

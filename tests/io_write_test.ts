@@ -219,7 +219,10 @@ Deno.test({
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
-      const preds = fakePredictions(new Rng(2), 23, ["B", "NK", "T"]);
+      const preds = {
+        ...fakePredictions(new Rng(2), 23, ["B", "NK", "T"]),
+        split: Array.from({ length: 23 }, (_, i) => i < 15 ? "train" : "target"),
+      };
       const out = `${dir}/out.h5ad`;
       await writePredictions(FIXTURES + "io_csc.h5ad", out, preds, RUN);
       const legacyOut = `${dir}/legacy_out.h5ad`;
@@ -245,7 +248,9 @@ s = a.obs["scNym"]
 print(json.dumps({"cats": list(s.cat.categories), "codes": s.cat.codes.tolist(),
   "conf": a.obs["scNym_confidence"].astype(float).tolist(),
   "emb": a.obsm["X_scnym"].astype(float).tolist(),
-  "probs": a.uns["scNym_probabilities"].astype(float).tolist(),
+  "probs": a.obsm["scNym_probabilities"].astype(float).tolist(),
+  "split": a.obs["scNym_split"].astype(str).tolist() if "scNym_split" in a.obs else None,
+  "sub": a[a.n_obs // 2:].obsm["scNym_probabilities"].shape[0],
   "names": list(a.uns["scNym_class_names"]), "seed": int(a.uns["scNym_run"]["seed"]),
   "config": str(a.uns["scNym_run"]["config"]), "cols": list(a.obs.columns), "n": a.n_obs}))`;
       for (const [p, pr] of [[out, preds], [legacyOut, lp], [latestOut, preds]] as const) {
@@ -255,6 +260,9 @@ print(json.dumps({"cats": list(s.cat.categories), "codes": s.cat.codes.tolist(),
         assert.deepEqual(got.conf, [...pr.confidence]);
         assert.deepEqual((got.emb as number[][]).flat(), [...pr.embedding!.data]);
         assert.deepEqual((got.probs as number[][]).flat(), [...pr.probabilities]);
+        // Per cell in obsm: subsetting the AnnData subsets the probabilities with it.
+        assert.equal(got.sub, pr.predicted.length - Math.floor(pr.predicted.length / 2));
+        assert.deepEqual(got.split, "split" in pr ? pr.split : null);
         assert.deepEqual(got.names, pr.classes);
         assert.equal(got.seed, 42);
         assert.equal(got.config, RUN.config);

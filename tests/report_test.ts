@@ -10,6 +10,7 @@ import { pca, umapEmbed } from "../eval/embed.ts";
 import { csrFromDense } from "../data/csr.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { mixingEntropy } from "../eval/mixing.ts";
+import { buildTransferReport } from "../eval/pipeline.ts";
 import { renderReport, type ReportData, reportFigures } from "../eval/report.ts";
 import {
   categoricalScatterSvg,
@@ -316,7 +317,7 @@ Deno.test({
         ]
       ) {
         assert.ok(
-          new RegExp(`<figure id="fig-${id}"><svg`).test(dom),
+          new RegExp(`<figure id="fig-${id}"[^>]*><svg`).test(dom),
           `figure ${id} missing from the DOM`,
         );
       }
@@ -382,4 +383,46 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("report: one denominator (the target cells), stated at the top; reference cells labelled", async () => {
+  const n = 200;
+  const s = synthetic(n, 2);
+  // The first half plays the reference: trained on with their labels, never scored.
+  const isTarget = s.truth.map((_, i) => i >= n / 2);
+  const r = await buildTransferReport({
+    facts: { "prediction config": JSON.stringify({ name: "default", train: { epochs: 100 } }) },
+    cellNames: s.truth.map((_, i) => `cell${i}`),
+    predicted: s.predicted,
+    confidence: s.confidence,
+    probabilities: { classes: s.classes, values: s.probs },
+    embedding: { data: s.features, dims: s.d },
+    truth: s.truth.map((t, i) => isTarget[i] ? t : null),
+    scope: { cells: isTarget, name: "target cells" },
+    trainingAnnotation: s.truth.map((t, i) => isTarget[i] ? null : t),
+    domain: s.domain,
+    trainingLabels: s.classes,
+    seed: 0,
+  });
+  assert.equal(r.evaluation!.nCells, n / 2);
+  assert.match(
+    r.html,
+    /Every number on this page is over the same <b>100 target cells<\/b> of the 200 shown/,
+  );
+  // The cards and the predictions table count the same 100 cells as the accuracy.
+  const target = [...Array(n).keys()].filter((i) => isTarget[i]);
+  const low = target.filter((i) => s.confidence[i] < 0.5).length;
+  assert.ok(r.html.includes(`${low} (${(100 * low / target.length).toFixed(1)}%)`), "low-conf");
+  const predictions = r.html.slice(r.html.indexOf("<h2>Predictions</h2>"));
+  const counts = [...predictions.matchAll(/<tr><td>[^<]*<\/td><td>(\d+)<\/td>/g)];
+  assert.equal(counts.reduce((a, m) => a + Number(m[1]), 0), n / 2);
+  // No cell is "(not annotated)": reference cells show their training labels.
+  const truthSvg = r.figures.find((f) => f.id === "umap_truth")!.svg;
+  assert.ok(!truthSvg.includes("(not annotated)"), "reference cells shown as labelled");
+  // A JSON fact is a table of its leaves, not one long line.
+  assert.match(r.html, /<table class="json"><tr><td>name<\/td><td>default<\/td><\/tr>/);
+  assert.match(r.html, /<td>train\.epochs<\/td><td>100<\/td>/);
+  // Calibration and confusion panels grow from their natural width to share the row.
+  assert.match(r.html, /<figure id="fig-reliability" style="--w:[\d.]+px">/);
+  assert.match(r.html, /<figure id="fig-confusion" style="--w:[\d.]+px">/);
 });
