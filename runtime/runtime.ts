@@ -335,7 +335,9 @@ export class Runtime {
 
   /** Releases the device; the runtime is unusable afterwards. */
   destroy(): void {
-    this.trimPool();
+    // No flush: whatever is still recorded dies with the device (which may have failed).
+    this.#pool.trim();
+    this.#pipelines.clearBindGroups();
     this.#uniforms.destroy();
     this.#readback.destroy();
     this.device.destroy();
