@@ -11,7 +11,6 @@ import { type EvaluationResult, formatEvaluation } from "../eval/evaluate.ts";
 import {
   buildTransferReport,
   computeMixing,
-  DEFAULT_MAX_UMAP_CELLS,
   evaluateAnnotated,
   figuresDir,
   mixingSummary,
@@ -26,7 +25,7 @@ import { ScnymError } from "../util/errors.ts";
 import { CLI_OVERWRITE_HINT, refuseExisting, writeFileAtomic } from "../util/fs.ts";
 import { Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
-import { numberFlag, requireFlag, runCommand, stringFlag, type Values } from "./common.ts";
+import { runCommand } from "./common.ts";
 import {
   alignedColumn,
   type CellColumns,
@@ -34,140 +33,12 @@ import {
   readObs,
   tableColumns,
 } from "./cell_columns.ts";
-
-const HELP = `usage: scnym evaluate --predictions FILE [--truth COL] [options]
-
-Scores predictions against annotated cell types: accuracy, macro/median F1, per-class
-precision/recall/F1, confusion matrix, calibration (ECE, 15 bins), Brier score, NLL, and with
-the training labels the detection of cell types the model never saw (AUROC of 1 - confidence).
-With --domains, the entropy of domain mixing on the learned features and on the input.
-
-inputs:
-  --predictions FILE     .h5ad written by \`scnym predict\` (obs/<key>, obs/<key>_confidence,
-                         uns/<key>_probabilities, obsm/X_<key>) or its CSV/TSV table
-                         (cell, <key>, confidence, p_<class>...)
-  --truth COL            column with the annotated cell types: an obs column of the predictions
-                         .h5ad, or of --truth-file; cells with an empty value are not scored
-  --truth-file FILE      .h5ad (obs column COL) or CSV/TSV (a "cell" column, else the first
-                         one, plus COL); cells are matched by name and must be the same cells
-  --model FILE           the model file: its classes are the training labels (for the unseen
-                         types) and its run facts go into the report
-  --training-labels A,B  the training labels, instead of --model (default: the class names
-                         stored with the predictions)
-  --domains COL          obs column (predictions .h5ad or --truth-file) naming each cell's
-                         domain (dataset, batch, technology), for the mixing entropy
-  --key NAME             prefix of the prediction fields (default scNym)
-  --cells all|target|COL=V
-                         the cells to score: target = those obs/<key>_split marks as target
-                         (the default when the predictions have that column, as written by
-                         \`scnym train --predictions\`: the reference cells it trained on are not
-                         scored), all = every cell (the default otherwise), COL=V[,V2] = the
-                         cells with one of these values in an obs column (predictions .h5ad or
-                         --truth-file); the UMAPs and mixing still show every cell
-
-outputs (default: a readable table on stdout):
-  --json FILE            the evaluation as JSON ("-" for stdout, replacing the table), with
-                         a "mixing" field when --domains is given
-  --report FILE.html     self-contained HTML report, its figures as SVG in FILE_figures/
-  --overwrite            replace existing output files
-  --seed N               seed of the UMAP and the subsamples (default 0)
-  --umap-cells N         embed at most N cells in the UMAP (default ${DEFAULT_MAX_UMAP_CELLS})
-  --mixing-k N           neighbours of the mixing entropy (default 100)
-  --quiet                no progress lines or warnings on stderr
-  -h, --help
-
-example:
-  scnym evaluate --predictions stim_pred.h5ad --truth cell_type --model ctrl.scnym \\
-    --domains condition --report stim_report.html --json stim_eval.json`;
-
-const OPTIONS = {
-  predictions: { type: "string" },
-  truth: { type: "string" },
-  "truth-file": { type: "string" },
-  model: { type: "string" },
-  "training-labels": { type: "string" },
-  domains: { type: "string" },
-  key: { type: "string" },
-  cells: { type: "string" },
-  json: { type: "string" },
-  report: { type: "string" },
-  overwrite: { type: "boolean" },
-  seed: { type: "string" },
-  "umap-cells": { type: "string" },
-  "mixing-k": { type: "string" },
-  quiet: { type: "boolean" },
-} as const;
-
-/** Parsed and checked command-line options. */
-interface Options {
-  predictions: string;
-  truth?: string;
-  truthFile?: string;
-  model?: string;
-  trainingLabels?: string[];
-  domains?: string;
-  key: string;
-  cells?: string;
-  json?: string;
-  report?: string;
-  overwrite: boolean;
-  seed: number;
-  umapCells: number;
-  mixingK: number;
-  quiet: boolean;
-}
-
-/**
- * Checks the flags' combinations and values; every refusal is a usage error (exit 2, which
- * `runCommand` follows with a pointer to --help).
- */
-function readOptions(v: Values): Options {
-  const predictions = requireFlag(v, "predictions");
-  const truth = stringFlag(v, "truth");
-  const truthFile = stringFlag(v, "truth-file");
-  const model = stringFlag(v, "model");
-  const labelList = stringFlag(v, "training-labels");
-  const domains = stringFlag(v, "domains");
-  const json = stringFlag(v, "json");
-  const report = stringFlag(v, "report");
-  if (truthFile && !truth) {
-    throw new ScnymError("--truth-file needs --truth COL (the column to use)", 2);
-  }
-  if (model && labelList) throw new ScnymError("give --model or --training-labels, not both", 2);
-  if (json !== undefined && !truth) {
-    throw new ScnymError("--json needs --truth (there is nothing to score)", 2);
-  }
-  if (!truth && !report && !domains) {
-    throw new ScnymError(
-      "nothing to do: give --truth COL to score the predictions, or --report / --domains",
-      2,
-    );
-  }
-  const trainingLabels = labelList?.split(",").map((s) => s.trim()).filter((s) => s);
-  if (trainingLabels && trainingLabels.length === 0) {
-    throw new ScnymError("--training-labels is empty", 2);
-  }
-  if (report && !/\.html?$/i.test(report)) {
-    throw new ScnymError(`--report ${report}: expected FILE.html`, 2);
-  }
-  return {
-    predictions,
-    truth,
-    truthFile,
-    model,
-    trainingLabels,
-    domains,
-    key: stringFlag(v, "key") ?? "scNym",
-    cells: stringFlag(v, "cells"),
-    json,
-    report,
-    overwrite: Boolean(v.overwrite),
-    seed: numberFlag(v, "seed", { min: 0, integer: true }) ?? 0,
-    umapCells: numberFlag(v, "umap-cells", { min: 3, integer: true }) ?? DEFAULT_MAX_UMAP_CELLS,
-    mixingK: numberFlag(v, "mixing-k", { min: 1, integer: true }) ?? 100,
-    quiet: Boolean(v.quiet),
-  };
-}
+import {
+  EVALUATE_FLAGS,
+  EVALUATE_HELP,
+  type EvaluateOptions,
+  readEvaluateOptions,
+} from "./evaluate_options.ts";
 
 /** The file that supplies `column`: the predictions' obs when it has it, else the truth file. */
 function sourceOf(
@@ -216,11 +87,11 @@ function checkSameClasses(a: string[], b: string[], what: string): void {
 }
 
 /**
- * The cells to score (`--cells`, see HELP); undefined for every cell. Defaults to the target
- * cells when the predictions record each cell's training split.
+ * The cells to score (`--cells`, see EVALUATE_HELP); undefined for every cell. Defaults to the
+ * target cells when the predictions record each cell's training split.
  */
 function scoredCells(
-  o: Options,
+  o: EvaluateOptions,
   preds: PredictionsFile,
   truthSrc: CellColumns | null,
 ): TransferReportInput["scope"] {
@@ -261,7 +132,10 @@ interface Outcome {
 }
 
 /** The truth source: `--truth-file`, else the predictions' own obs (an `.h5ad` only). */
-async function truthSource(o: Options, preds: PredictionsFile): Promise<CellColumns | null> {
+async function truthSource(
+  o: EvaluateOptions,
+  preds: PredictionsFile,
+): Promise<CellColumns | null> {
   if (o.truthFile) {
     return isHdf5File(o.truthFile, "truth file")
       ? obsColumns(o.truthFile, await readObs(o.truthFile))
@@ -279,7 +153,7 @@ async function truthSource(o: Options, preds: PredictionsFile): Promise<CellColu
 
 /** Truth per prediction cell (null where the column is empty); refuses an all-empty column. */
 function readTruth(
-  o: Options,
+  o: EvaluateOptions,
   preds: PredictionsFile,
   src: CellColumns,
   warn: (msg: string) => void,
@@ -295,7 +169,7 @@ function readTruth(
 
 /** Domain per prediction cell; every cell needs one. */
 function readDomains(
-  o: Options,
+  o: EvaluateOptions,
   preds: PredictionsFile,
   truthSrc: CellColumns | null,
   warn: (msg: string) => void,
@@ -319,7 +193,7 @@ function readDomains(
  * Warnings are held back until all inputs pass, so a refused run prints its one error line only.
  */
 async function readInputs(
-  o: Options,
+  o: EvaluateOptions,
   emit: (msg: string) => void,
 ): Promise<{ input: TransferReportInput; h5ad: boolean }> {
   const pending: string[] = [];
@@ -377,7 +251,7 @@ async function readInputs(
 }
 
 /** Reads the inputs, computes, writes the requested files; prints nothing on stdout. */
-async function run(o: Options, warn: (msg: string) => void): Promise<Outcome> {
+async function run(o: EvaluateOptions, warn: (msg: string) => void): Promise<Outcome> {
   const { input, h5ad } = await readInputs(o, warn);
   const scored = input.scope &&
     `${input.scope.cells.filter((c) => c).length} ${input.scope.name} (--cells all for every cell)`;
@@ -414,7 +288,7 @@ async function inputBaseline(file: string, warn: (msg: string) => void) {
 
 /** Writes the evaluation (and mixing, when computed) as JSON to `--json FILE` (not for "-"). */
 async function writeJson(
-  o: Options,
+  o: EvaluateOptions,
   evaluation: EvaluationResult | null,
   mixing: TransferMixing | null,
 ): Promise<string[]> {
@@ -429,28 +303,32 @@ function jsonText(evaluation: EvaluationResult | null, mixing: TransferMixing | 
 
 /** Runs `scnym evaluate` with `args` (after the subcommand); returns the process exit code. */
 export function evaluateCommand(args: string[]): Promise<number> {
-  return runCommand({ name: "evaluate", help: HELP, options: OPTIONS }, args, async (v) => {
-    const o = readOptions(v);
-    // Not the shared `warn`: evaluate's warnings name the command and --quiet silences them.
-    const out = await run(o, (msg) => {
-      if (!o.quiet) console.error(`scnym evaluate: warning: ${msg}`);
-    });
-    if (o.json === "-") console.log(jsonText(out.evaluation, out.mixing).trimEnd());
-    else {
-      if (out.scored && out.evaluation) console.log(`scored: ${out.scored}\n`);
-      const table = out.evaluation ? formatEvaluation(out.evaluation) : "";
-      const text = [table, mixingSummary(out.mixing)].filter((t) => t).join("\n\n");
-      if (text) console.log(text);
-    }
-    if (!o.quiet) {
-      const svgs = out.written.filter((p) => p.endsWith(".svg"));
-      for (const p of out.written) if (!p.endsWith(".svg")) console.error(`wrote ${p}`);
-      if (svgs.length) {
-        console.error(`wrote ${svgs.length} figures (SVG) to ${figuresDir(o.report!)}`);
+  return runCommand(
+    { name: "evaluate", help: EVALUATE_HELP, options: EVALUATE_FLAGS },
+    args,
+    async (v) => {
+      const o = readEvaluateOptions(v);
+      // Not the shared `warn`: evaluate's warnings name the command and --quiet silences them.
+      const out = await run(o, (msg) => {
+        if (!o.quiet) console.error(`scnym evaluate: warning: ${msg}`);
+      });
+      if (o.json === "-") console.log(jsonText(out.evaluation, out.mixing).trimEnd());
+      else {
+        if (out.scored && out.evaluation) console.log(`scored: ${out.scored}\n`);
+        const table = out.evaluation ? formatEvaluation(out.evaluation) : "";
+        const text = [table, mixingSummary(out.mixing)].filter((t) => t).join("\n\n");
+        if (text) console.log(text);
       }
-    }
-    return 0;
-  });
+      if (!o.quiet) {
+        const svgs = out.written.filter((p) => p.endsWith(".svg"));
+        for (const p of out.written) if (!p.endsWith(".svg")) console.error(`wrote ${p}`);
+        if (svgs.length) {
+          console.error(`wrote ${svgs.length} figures (SVG) to ${figuresDir(o.report!)}`);
+        }
+      }
+      return 0;
+    },
+  );
 }
 
 if (import.meta.main) Deno.exit(await evaluateCommand(Deno.args));

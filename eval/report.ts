@@ -8,12 +8,26 @@ import type { UmapResult } from "./embed.ts";
 import type { EvaluationResult } from "./evaluate.ts";
 import type { MixingResult } from "./mixing.ts";
 import {
+  barCell,
+  card,
+  factValue,
+  type Figure,
+  figureGrid,
+  num,
+  pct,
+  REPORT_CSS,
+  section,
+  table,
+} from "./report_html.ts";
+import {
   categoricalScatterSvg,
   confusionHeatmapSvg,
   continuousScatterSvg,
   reliabilityDiagramSvg,
 } from "./svg.ts";
-import { categoryColors, escapeXml } from "./svg_primitives.ts";
+import { categoryColors, escapeXml as esc } from "./svg_primitives.ts";
+
+export type { Figure } from "./report_html.ts";
 
 /** Everything the report shows. Per-cell arrays are in the same cell order. */
 export interface ReportData {
@@ -57,26 +71,6 @@ export interface PageScope {
 
 /** What the annotated-type panel shows for cells without an annotation. */
 export const NOT_ANNOTATED = "(not annotated)";
-
-/** One picture of the report, also worth saving as its own `.svg` file. */
-export interface Figure {
-  /** File-name-safe id, e.g. `umap_predicted`. */
-  id: string;
-  title: string;
-  /** One or two sentences saying what to look for. */
-  caption: string;
-  svg: string;
-}
-
-const esc = escapeXml;
-
-function pct(x: number): string {
-  return `${(100 * x).toFixed(1)}%`;
-}
-
-function num(x: number | null | undefined, digits = 3): string {
-  return x === null || x === undefined || !Number.isFinite(x) ? "n/a" : x.toFixed(digits);
-}
 
 /** Picks the embedded cells' entries of a per-cell array. */
 function pick<T>(a: ArrayLike<T>, idx: Uint32Array): T[] {
@@ -172,34 +166,6 @@ export function reportFigures(data: ReportData): Figure[] {
   return figs;
 }
 
-const CSS = `
-body{font-family:Helvetica,Arial,sans-serif;color:#222;margin:0;background:#f6f7f9;line-height:1.45}
-main{max-width:1800px;margin:0 auto;padding:24px 32px 48px}
-h1{font-size:26px;margin:0 0 4px}
-h2{font-size:20px;margin:36px 0 10px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.facts{display:grid;grid-template-columns:max-content auto;gap:2px 18px;font-size:14px;margin:12px 0}
-.facts dt{color:#666}.facts dd{margin:0;font-family:Menlo,Consolas,monospace;overflow-wrap:anywhere}
-table.json{font-size:12px}table.json td{padding:1px 8px;text-align:left}
-p.scope{background:#fff;border-left:4px solid #4a7ab5;padding:6px 12px}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:12px}
-.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px}
-.card .v{font-size:26px;font-weight:bold}.card .k{font-size:14px;font-weight:bold;color:#444}
-.card p{margin:4px 0 0;font-size:13px;color:#555}
-.figs{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px;align-items:start}
-figure{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0;padding:8px}
-figcaption{font-size:13px;color:#555;max-width:600px;padding:4px 6px}
-figure svg{display:block;width:100%;height:auto}
-.figs.natural{display:flex;flex-wrap:wrap}
-.natural figure{flex:1 1 var(--w);min-width:min(var(--w),100%)}
-.natural figure svg{width:100%;max-width:calc(2 * var(--w))}
-table{border-collapse:collapse;background:#fff;font-size:14px}
-th,td{border:1px solid #ddd;padding:4px 10px;text-align:right}th{background:#eef1f5}
-td:first-child,th:first-child{text-align:left}
-td.bar{background-image:linear-gradient(90deg,#9ecae1 var(--w),transparent var(--w));min-width:80px}
-.unseen{color:#b22}.note{font-size:13px;color:#555}
-p.lead{max-width:900px}
-`;
-
 /** What each headline number means, in a sentence a biologist can act on. */
 export const METRIC_MEANINGS = {
   accuracy: "Share of the page's cells (see the top) whose predicted type matches the " +
@@ -224,25 +190,6 @@ export const METRIC_MEANINGS = {
   mixing: "Normalised entropy of the domains among each cell's nearest neighbours in the learned " +
     "embedding: 1 fully mixed, 0 separated.",
 };
-
-function card(label: string, value: string, explain: string): string {
-  return `<div class="card"><div class="k">${esc(label)}</div><div class="v">${esc(value)}</div>` +
-    `<p>${esc(explain)}</p></div>`;
-}
-
-/** An HTML table; cells are HTML already (callers escape text), a cell may be a whole `<td>`. */
-function table(header: string[], rows: string[][]): string {
-  const head = `<tr>${header.map((h) => `<th>${esc(h)}</th>`).join("")}</tr>`;
-  const cell = (c: string) => c.startsWith("<td") ? c : `<td>${c}</td>`;
-  const body = rows.map((r) => `<tr>${r.map(cell).join("")}</tr>`).join("");
-  return `<table>${head}${body}</table>`;
-}
-
-/** A table cell showing `x` (0..1) with a proportional bar behind it. */
-function barCell(x: number): string {
-  const w = (100 * Math.max(0, Math.min(1, x))).toFixed(1);
-  return `<td class="bar" style="--w:${w}%">${x.toFixed(3)}</td>`;
-}
 
 /** Indices of the page's cells (`data.scope`, default all). */
 function pageCells(data: ReportData): number[] {
@@ -338,11 +285,6 @@ function perClassTable(e: EvaluationResult): string {
   );
 }
 
-/** A section: heading, an explanatory paragraph (HTML), then the body (HTML). */
-function section(title: string, lead: string, body = ""): string {
-  return `<h2>${esc(title)}</h2>\n<p class="lead">${lead}</p>\n${body}`;
-}
-
 function unseenSection(e: EvaluationResult, threshold?: number): string {
   const u = e.unseen;
   if (!u) return "";
@@ -402,51 +344,6 @@ function mixingSection(data: ReportData): string {
   return section("Domain mixing", lead, table([...header, ...perDomain], rows));
 }
 
-/**
- * The figures with the given ids, each in a `<figure>` with its caption: scaled to equal columns,
- * or (`natural`, for figures whose text must stay legible, e.g. a large confusion matrix) never
- * below their natural size, growing to share the row's width and wrapping onto new rows.
- */
-function figureGrid(figs: Figure[], ids: string[], natural = false): string {
-  const html = figs.filter((f) => ids.includes(f.id)).map((f) => {
-    const caption = `<b>${esc(f.title)}.</b> ${esc(f.caption)}`;
-    // Natural figures grow to share the row's width, never below their own (legible) width.
-    const w = natural ? Number(f.svg.match(/<svg[^>]*\swidth="([\d.]+)"/)?.[1]) : NaN;
-    const style = Number.isFinite(w) ? ` style="--w:${w}px"` : "";
-    return `<figure id="fig-${f.id}"${style}>${f.svg}<figcaption>${caption}</figcaption></figure>`;
-  });
-  return `<div class="figs${natural ? " natural" : ""}">${html.join("")}</div>`;
-}
-
-/**
- * A header fact as HTML. A JSON object (e.g. a run's configuration) becomes a small table of its
- * leaves (`train.epochs  100`) instead of one line running off the page.
- */
-function factValue(v: string | number): string {
-  const text = String(v);
-  let json: unknown;
-  if (typeof v === "string" && text.startsWith("{")) {
-    try {
-      json = JSON.parse(text);
-    } catch { /* not JSON: shown as text */ }
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return esc(text);
-  const rows: string[] = [];
-  const walk = (o: Record<string, unknown>, path: string) => {
-    for (const [k, x] of Object.entries(o)) {
-      const key = path ? `${path}.${k}` : k;
-      if (typeof x === "object" && x !== null && !Array.isArray(x)) {
-        walk(x as Record<string, unknown>, key);
-      } else {
-        const shown = typeof x === "string" ? x : JSON.stringify(x);
-        rows.push(`<tr><td>${esc(key)}</td><td>${esc(shown)}</td></tr>`);
-      }
-    }
-  };
-  walk(json as Record<string, unknown>, "");
-  return `<table class="json">${rows.join("")}</table>`;
-}
-
 /** Renders the whole report as one HTML string (UTF-8; write it with `writeFileAtomic`). */
 export function renderReport(data: ReportData): string {
   const title = data.title ?? "scNym label transfer report";
@@ -458,7 +355,7 @@ export function renderReport(data: ReportData): string {
   const parts = [
     `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">`,
     `<meta name="viewport" content="width=device-width, initial-scale=1">`,
-    `<title>${esc(title)}</title><style>${CSS}</style></head><body><main>`,
+    `<title>${esc(title)}</title><style>${REPORT_CSS}</style></head><body><main>`,
     `<h1>${esc(title)}</h1>`,
     facts ? `<dl class="facts">${facts}</dl>` : "",
     scopeLine(data),

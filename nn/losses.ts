@@ -6,7 +6,7 @@
  *
  * A new loss is one fused kernel plus one function here, built on `lossOp`.
  */
-import { oneHot } from "../kernels/mixmatch.ts";
+import { oneHot } from "../kernels/labels.ts";
 import {
   type LossResult,
   softCrossEntropy as softCrossEntropyKernel,

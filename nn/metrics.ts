@@ -3,7 +3,7 @@
  * into during an epoch and the host reads once at its end, so training never waits on the GPU
  * mid-epoch.
  */
-import { countCorrect as countCorrectKernel } from "../kernels/mixmatch.ts";
+import { countCorrect as countCorrectKernel } from "../kernels/labels.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 
 /** Where a kernel adds a metric: element `index` of the metrics buffer. */

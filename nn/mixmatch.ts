@@ -3,12 +3,14 @@
  * `mix` in nn/ops.ts): augmenting labelled rows of a sparse batch, and the MixUp pairing with
  * its mixed targets built from sharpened teacher predictions and one-hot labels.
  */
-import { augmentLog1pDrop, type MixPlan, mixRows, mixupPlan, oneHot } from "../kernels/mixmatch.ts";
+import { augmentLog1pDrop } from "../kernels/augment.ts";
+import { oneHot } from "../kernels/labels.ts";
+import { type MixPlan, mixRows, mixupPlan } from "../kernels/mixup.ts";
 import { sharpen, softmax } from "../kernels/softmax.ts";
 import type { GpuCsr } from "../kernels/sparse.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 
-export type { MixPlan } from "../kernels/mixmatch.ts";
+export type { MixPlan } from "../kernels/mixup.ts";
 
 /** A draw's randomness: the in-shader generator at (seed, stream). */
 export interface Draw {
@@ -18,7 +20,7 @@ export interface Draw {
 
 /**
  * log1p_drop augmentation, in place on rows [rowStart, rowEnd) of a log1p-valued batch: drop
- * each count with probability `p`, keep the cell's library size (see kernels/mixmatch.ts).
+ * each count with probability `p`, keep the cell's library size (see kernels/augment.ts).
  */
 export function augment(
   rt: Runtime,

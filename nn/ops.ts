@@ -18,7 +18,7 @@ import {
   batchNormTrainBackward,
 } from "../kernels/batchnorm.ts";
 import { matmul } from "../kernels/matmul.ts";
-import { type MixPlan, mixRows, mixRowsBackward } from "../kernels/mixmatch.ts";
+import { type MixPlan, mixRows, mixRowsBackward } from "../kernels/mixup.ts";
 import { sumCols } from "../kernels/reduce.ts";
 import { type GpuCsr, spmm, spmmTransposed } from "../kernels/sparse.ts";
 import type { Tensor } from "../runtime/runtime.ts";
@@ -158,7 +158,7 @@ export function gradReverse(t: Tape, x: Var, weight: number): Var {
   return y;
 }
 
-/** MixUp of the rows of `x` by `plan`, split after `nTop` rows (see `kernels/mixmatch.ts`). */
+/** MixUp of the rows of `x` by `plan`, split after `nTop` rows (see `kernels/mixup.ts`). */
 export function mix(t: Tape, x: Var, plan: MixPlan, nTop: number): { top: Var; bottom: Var } {
   const { top, bottom } = mixRows(t.rt, x.value, plan, nTop);
   const need = t.needsGrad(x);

@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  augmentLog1pDrop,
-  augmentLog1pDropRef,
-  countCorrect,
-  countCorrectRef,
-  mixRows,
-  mixRowsBackward,
-  mixRowsRef,
-  mixupPlan,
-  mixupPlanRef,
-  oneHot,
-} from "../kernels/mixmatch.ts";
+import { augmentLog1pDrop, augmentLog1pDropRef } from "../kernels/augment.ts";
+import { countCorrect, countCorrectRef, oneHot } from "../kernels/labels.ts";
+import { mixRows, mixRowsBackward, mixRowsRef, mixupPlan, mixupPlanRef } from "../kernels/mixup.ts";
 import { Rng } from "../util/rng.ts";
 import {
   assertClose,

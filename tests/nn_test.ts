@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { csrFromDense } from "../data/csr.ts";
-import { type MixPlan, mixRowsRef } from "../kernels/mixmatch.ts";
+import { type MixPlan, mixRowsRef } from "../kernels/mixup.ts";
 import { softCrossEntropy, softCrossEntropyRef } from "../kernels/softmax.ts";
 import { type GpuCsr, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
 import { type ModelShape, ScnymModel } from "../nn/model.ts";
