@@ -20,7 +20,8 @@ import {
 import { matmul } from "../kernels/matmul.ts";
 import { type MixPlan, mixRows, mixRowsBackward } from "../kernels/mixup.ts";
 import { sumCols } from "../kernels/reduce.ts";
-import { type GpuCsr, spmm, spmmTransposed } from "../kernels/sparse.ts";
+import type { GpuCsr } from "../kernels/sparse.ts";
+import { spmm, spmmTransposed } from "../kernels/spmm.ts";
 import type { Tensor } from "../runtime/runtime.ts";
 import { type Param, type Tape, Var } from "./tape.ts";
 

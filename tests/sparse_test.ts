@@ -1,13 +1,8 @@
 import assert from "node:assert/strict";
-import { cscView, type Csr, emptyCsr } from "../data/csr.ts";
-import {
-  releaseCsr,
-  spmm,
-  spmmRef,
-  spmmTransposed,
-  spmmTransposedRef,
-  uploadCsr,
-} from "../kernels/sparse.ts";
+import { cscView, type Csr, csrToDense, emptyCsr } from "../data/csr.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { hasSortedRows, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
+import { spmm, spmmRef, spmmTransposed, spmmTransposedRef } from "../kernels/spmm.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import { assertClose, gpuTest, randn, testRuntime } from "./helpers.ts";
@@ -71,6 +66,10 @@ const CASES: [number, number, number, number, number][] = [
   [33, 500, 64, 0, 0],
   [256, 20_000, 256, 0.05, 7],
   [9, 13, 1, 0.5, 2],
+  // Five gene blocks of exactly 1,024 genes each (N = 256, f32 W: 1 MB per block).
+  [5, 5120, 256, 0.1, 2],
+  // Six blocks of 3,744 genes, the last one short, on the scalar (N % 4 != 0) path.
+  [7, 20_000, 70, 0.05, 3],
 ];
 
 Deno.test("uploadCsr round-trips the CSR arrays and the CSC view", gpuTest, async () => {
@@ -81,6 +80,7 @@ Deno.test("uploadCsr round-trips the CSR arrays and the CSC view", gpuTest, asyn
     const n = m.indptr[m.nRows];
     assert.equal(x.nnz, n);
     assert.deepEqual([x.nRows, x.nCols], [m.nRows, m.nCols]);
+    assert.equal(x.sortedRows, true);
     assert.deepEqual(await x.indptr.read(), m.indptr);
     assert.deepEqual(await x.indices.read(), m.indices.subarray(0, n));
     assert.deepEqual(await x.data.read(), m.data.subarray(0, n));
@@ -133,6 +133,87 @@ Deno.test("spmm and spmmTransposed match the float64 references", gpuTest, async
     for (const t of [y, yb, dw, dwAcc]) t.release();
     releaseCsr(x);
   }
+});
+
+Deno.test("spmm and spmmTransposed match the dense matmul path", gpuTest, async () => {
+  // Same products through the tiled dense kernel on the densified X: both are f32 sums of the
+  // same non-zero terms in different orders (the dense kernel's zero terms add exact zeros), so
+  // each is within sumTolerance of the exact value and they differ by at most twice that.
+  const rt = await testRuntime();
+  const rng = new Rng(6);
+  for (const [rows, genes, N, density, emptyEvery] of CASES) {
+    const m = randomCsr(rng, rows, genes, density, emptyEvery);
+    const w = randn(rng, genes * N);
+    const dy = randn(rng, rows * N);
+    const label = `${rows}x${genes} density ${density} N=${N}`;
+    const t = sumTolerance(longest(m));
+    const tol = { atol: 2 * t.atol, rtol: 2 * t.rtol };
+    const x = uploadCsr(rt, m, { withCsc: true });
+    const outs = rt.scope(() => {
+      const X = rt.upload(csrToDense(m), [rows, genes]);
+      const W = rt.upload(w, [genes, N]);
+      const DY = rt.upload(dy, [rows, N]);
+      return [
+        spmm(rt, x, W),
+        matmul(rt, X, W),
+        spmmTransposed(rt, x, DY),
+        matmul(rt, X, DY, { transA: true }),
+      ];
+    });
+    const [y, yDense, dw, dwDense] = await rt.readAll(outs);
+    assertClose(y, yDense, tol, `spmm vs dense ${label}`);
+    assertClose(dw, dwDense, tol, `spmmT vs dense ${label}`);
+    for (const o of outs) o.release();
+    releaseCsr(x);
+  }
+});
+
+Deno.test("spmm walks gene blocks only over rows with ascending columns", gpuTest, async () => {
+  // 20,000 genes x 64 (5 MB of W): a sorted upload is walked in 5 gene blocks (one dispatch
+  // each), found by binary search; shuffled columns within each row must take one pass, and
+  // so must a W of at most 4 MB (it stays cached). Tolerance as in the reference test.
+  const rt = await testRuntime();
+  const rng = new Rng(9);
+  const m = randomCsr(rng, 37, 20_000, 0.05, 5);
+  const shuffled = { ...m, indices: m.indices.slice(), data: m.data.slice() };
+  for (let r = 0; r < m.nRows; r++) {
+    const lo = m.indptr[r];
+    const order = rng.shuffle([...Array(m.indptr[r + 1] - lo).keys()]);
+    order.forEach((k, i) => {
+      shuffled.indices[lo + i] = m.indices[lo + k];
+      shuffled.data[lo + i] = m.data[lo + k];
+    });
+  }
+  assert.equal(hasSortedRows(m), true);
+  assert.equal(hasSortedRows(shuffled), false);
+  const repeated = Uint32Array.from([3, 3]);
+  const dup = { nRows: 1, nCols: 5, indptr: Uint32Array.from([0, 2]), indices: repeated };
+  assert.equal(hasSortedRows({ ...dup, data: Float32Array.from([1, 1]) }), false);
+  const N = 64;
+  const w = randn(rng, 20_000 * N);
+  const bias = randn(rng, N);
+  const expected = spmmRef(m, w, N, bias);
+  const tol = sumTolerance(longest(m));
+  for (const [name, csr] of [["sorted", m], ["shuffled", shuffled]] as const) {
+    const x = uploadCsr(rt, csr);
+    assert.equal(x.sortedRows, name === "sorted");
+    const before = rt.stats.dispatches;
+    const y = rt.scope(() => spmm(rt, x, rt.upload(w, [20_000, N]), { bias: rt.upload(bias) }));
+    const dispatches = rt.stats.dispatches - before;
+    assert.equal(dispatches, name === "sorted" ? Math.ceil(20_000 / 4096) : 1, name);
+    assertClose(await y.read(), expected, tol, `spmm ${name}`);
+    y.release();
+    releaseCsr(x);
+  }
+  const x = uploadCsr(rt, m);
+  const N48 = 48;
+  const w48 = w.subarray(0, 20_000 * N48);
+  const before = rt.stats.dispatches;
+  const y = rt.scope(() => spmm(rt, x, rt.upload(w48, [20_000, N48])));
+  assert.equal(rt.stats.dispatches - before, 1, "3.8 MB of W: one pass");
+  assertClose(await y.read(), spmmRef(m, w48, N48), tol, "spmm small W");
+  y.release();
+  releaseCsr(x);
 });
 
 Deno.test("spmm handles a 65,536-row chunk (atlas-scale streaming)", gpuTest, async () => {
