@@ -1,11 +1,17 @@
 /**
- * Transfer accuracy on the real datasets of ../shared/data: trains with each configuration and
- * seed, predicts every cell, and scores the target cells (all of them; unseen types count as
- * wrong). Also the calibration, unseen-type AUROC and domain-mixing entropy of the learned
- * features. Results go to bench/results/accuracy-<date>.json (rewritten after every run).
+ * Transfer accuracy on the real datasets of ../shared/data (or $SCNYM_DATA): for each task, the
+ * baselines a user would try instead (a linear SVM and a logistic regression on log1p-CPM, fitted
+ * on every labelled reference cell; bench/baselines.ts, deterministic, one run), then scNym with
+ * each configuration and seed. Every method scores all target cells of the same reference/target
+ * partition (unseen types count as wrong). For scNym also the calibration, unseen-type AUROC,
+ * domain mixing of the learned features and, when the label-free guard ran (`--configs auto`), its
+ * choice. The original scNym's figures are recorded ones (it cannot run here). Results go to
+ * bench/results/accuracy-<date>.json (rewritten after every run); a markdown table of means over
+ * seeds ends the output.
  *
  *   deno run -A bench/accuracy.ts [--tasks kang,sym_3pv2_5p,sym_5p_3pv1,pancreas]
- *                                 [--configs default,no_dan,no_ssl] [--seeds 0,1,2]
+ *                                 [--configs default,no_dan,no_ssl | none (baselines only)]
+ *                                 [--seeds 0,1,2]
  *                                 [--report-dir DIR]  (HTML report of each run)
  *                                 [--overrides JSON]  (deep-merged into every configuration)
  */
@@ -14,52 +20,12 @@ import { selectRows } from "../data/csr.ts";
 import { buildTransferReport, writeTransferReport } from "../eval/pipeline.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { trainFromFiles } from "../scnym/api.ts";
+import { loadTrainingData } from "../scnym/inputs.ts";
 import { predictCells, subsetPrediction } from "../scnym/predict.ts";
 import { Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
-
-const DATA = new URL("../../shared/data/", import.meta.url).pathname;
-
-/** The benchmark tasks of the training issue, with the original scNym's scores. */
-const TASKS: Record<string, {
-  file: string;
-  labels: string;
-  targetWhere: string;
-  referenceWhere?: string;
-  original: { accuracy: number; macroF1: number };
-  svm: number;
-}> = {
-  kang: {
-    file: "kang_ifnb_sub_2000.h5ad",
-    labels: "cell_type",
-    targetWhere: "condition=STIM",
-    original: { accuracy: 0.866, macroF1: 0.677 },
-    svm: 0.875,
-  },
-  sym_3pv2_5p: {
-    file: "pbmc_symphony_3tech_1200.h5ad",
-    labels: "cell_type",
-    referenceWhere: "tech=3pv2",
-    targetWhere: "tech=5p",
-    original: { accuracy: 0.959, macroF1: 0.843 },
-    svm: 0.965,
-  },
-  sym_5p_3pv1: {
-    file: "pbmc_symphony_3tech_1200.h5ad",
-    labels: "cell_type",
-    referenceWhere: "tech=5p",
-    targetWhere: "tech=3pv1",
-    original: { accuracy: 0.903, macroF1: 0.613 },
-    svm: 0.903,
-  },
-  pancreas: {
-    file: "pancreas_wang_xin_1175.h5ad",
-    labels: "cell_type",
-    targetWhere: "study=xin",
-    original: { accuracy: 0.986, macroF1: 0.989 },
-    svm: 0.985,
-  },
-};
+import { linearBaselines } from "./baselines.ts";
+import { DATA, TASKS } from "./tasks.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -74,21 +40,26 @@ const args = parseArgs({
   },
 });
 const tasks = args.values.tasks!.split(",");
-const configs = args.values.configs!.split(",");
+const configs = args.values.configs === "none" ? [] : args.values.configs!.split(",");
 const seeds = args.values.seeds!.split(",").map(Number);
 for (const t of tasks) if (!TASKS[t]) throw new Error(`unknown task ${t}`);
 try {
   Deno.statSync(DATA);
 } catch {
-  console.error(`skipped: ${DATA} is absent (the shared datasets are needed for this benchmark)`);
+  console.error(
+    `skipped: ${DATA} is absent (the shared datasets are needed for this benchmark; ` +
+      "set SCNYM_DATA to their folder)",
+  );
   Deno.exit(0);
 }
 
-const rt = await Runtime.create();
+const BASELINES = ["linear_svm", "logistic"];
+const rt = configs.length ? await Runtime.create() : null;
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const outPath = new URL(`results/accuracy-${stamp}.json`, import.meta.url).pathname;
 const runs: Record<string, unknown>[] = [];
 const progress = new Progress({ quiet: true });
+const configName = (c: string) => args.values.label ? `${c}+${args.values.label}` : c;
 
 const write = () =>
   Deno.writeTextFileSync(
@@ -99,7 +70,7 @@ const write = () =>
         date: new Date().toISOString(),
         command: `deno run -A bench/accuracy.ts ${Deno.args.join(" ")}`.trim(),
         version: VERSION,
-        adapter: rt.gpu.description,
+        adapter: rt?.gpu.description ?? null,
         runs,
         summary: summarise(),
       },
@@ -108,59 +79,102 @@ const write = () =>
     ) + "\n",
   );
 
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Mean of the runs' values, or null when any run has none (e.g. the SVM's ECE). */
+function mean(xs: unknown[]): number | null {
+  if (!xs.length || xs.some((x) => typeof x !== "number")) return null;
+  return (xs as number[]).reduce((a, b) => a + b, 0) / xs.length;
 }
 
 function summarise() {
-  const out: Record<string, unknown> = {};
+  const out: Record<string, Record<string, unknown>> = {};
   for (const t of tasks) {
-    for (const c of configs) {
-      const name = args.values.label ? `${c}+${args.values.label}` : c;
-      const rs = runs.filter((r) => r.task === t && r.config === name) as Record<
-        string,
-        number
-      >[];
+    for (const name of [...BASELINES, ...configs.map(configName)]) {
+      const rs = runs.filter((r) => r.task === t && r.config === name);
       if (!rs.length) continue;
+      const avg = (key: string) => mean(rs.map((r) => r[key]));
       out[`${t}/${name}`] = {
-        seeds: rs.length,
-        accuracy: mean(rs.map((r) => r.accuracy)),
-        macroF1: mean(rs.map((r) => r.macroF1)),
-        ece: mean(rs.map((r) => r.ece)),
-        mixingLearned: mean(rs.map((r) => r.mixingLearned)),
-        mixingLearnedUmap: mean(rs.map((r) => r.mixingLearnedUmap)),
-        mixingInputPca: mean(rs.map((r) => r.mixingInputPca)),
-        unseenAuroc: rs[0].unseenAuroc === null ? null : mean(rs.map((r) => r.unseenAuroc)),
-        original: TASKS[t].original,
-        svm: TASKS[t].svm,
-        trainSeconds: mean(rs.map((r) => r.trainSeconds)),
+        runs: rs.length,
+        accuracy: avg("accuracy"),
+        macroF1: avg("macroF1"),
+        ece: avg("ece"),
+        unseenAuroc: avg("unseenAuroc"),
+        mixingLearned: avg("mixingLearned"),
+        mixingLearnedUmap: avg("mixingLearnedUmap"),
+        guardChoices: rs.some((r) => r.guard) ? rs.map((r) => guardChoice(r.guard)) : null,
+        originalRecorded: TASKS[t].original,
+        seconds: avg("trainSeconds") ?? avg("fitSeconds"),
       };
     }
   }
   return out;
 }
 
+/** The guard's chosen configuration, from whichever field its record names it in. */
+function guardChoice(guard: unknown): string | null {
+  const g = guard as { chosen?: string; choice?: string } | null | undefined;
+  return g?.chosen ?? g?.choice ?? null;
+}
+
+const f3 = (x: unknown) => typeof x === "number" ? x.toFixed(3) : "-";
+
+/** Means over seeds as a markdown table, one block of rows per task. */
+function markdown(): string {
+  const summary = summarise();
+  const lines = [
+    "| task | method | runs | accuracy | macro-F1 | ECE | guard choice |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const t of tasks) {
+    const o = TASKS[t].original;
+    lines.push(
+      `| ${t} | original scNym (recorded) | - | ${f3(o.accuracy)} | ${f3(o.macroF1)} | - | - |`,
+    );
+    for (const [key, s] of Object.entries(summary)) {
+      if (!key.startsWith(`${t}/`)) continue;
+      const choices = (s.guardChoices as string[] | null)?.join(", ") ?? "-";
+      lines.push(
+        `| ${t} | ${key.slice(t.length + 1)} | ${s.runs} | ${f3(s.accuracy)} | ${f3(s.macroF1)} | ${
+          f3(s.ece)
+        } | ${choices} |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
 for (const t of tasks) {
   const task = TASKS[t];
+  const inputs = {
+    reference: DATA + task.file,
+    labels: task.labels,
+    targetWhere: task.targetWhere,
+    referenceWhere: task.referenceWhere,
+  };
+  for (const b of linearBaselines(await loadTrainingData(inputs))) {
+    const run = { task: t, kind: "baseline", ...b };
+    runs.push(run);
+    console.log(JSON.stringify(run));
+    write();
+  }
   for (const config of configs) {
     for (const seed of seeds) {
       const overrides = args.values.overrides ? JSON.parse(args.values.overrides) : {};
       if (args.values.epochs) {
         overrides.train = { ...overrides.train, epochs: Number(args.values.epochs) };
       }
-      const { result, loaded } = await trainFromFiles({
-        reference: DATA + task.file,
-        labels: task.labels,
-        targetWhere: task.targetWhere,
-        referenceWhere: task.referenceWhere,
+      const trained = await trainFromFiles({
+        ...inputs,
         config,
         overrides,
         seed,
-        rt,
+        rt: rt!,
         progress,
       });
+      const { result, loaded } = trained;
+      // The guard's record, when this version of trainFromFiles returns one.
+      const guard = (trained as { guard?: unknown }).guard ?? null;
       const used = loaded.set.isTarget.map((tg, i) => tg || loaded.set.labels[i] !== null);
-      const p = await predictCells(rt, result.model, loaded.set.X, { classes: result.classes });
+      const p = await predictCells(rt!, result.model, loaded.set.X, { classes: result.classes });
       const idx = used.map((u, i) => u ? i : -1).filter((i) => i >= 0);
       const report = await buildTransferReport({
         facts: { task: t, config, seed, version: VERSION },
@@ -184,7 +198,8 @@ for (const t of tasks) {
       const ev = report.evaluation!;
       const run = {
         task: t,
-        config: args.values.label ? `${config}+${args.values.label}` : config,
+        kind: "scnym",
+        config: configName(config),
         overrides,
         resolvedConfig: result.header.config,
         seed,
@@ -202,6 +217,7 @@ for (const t of tasks) {
         epochsRun: result.history.length,
         trainSeconds: result.seconds,
         validationAccuracy: result.validation.accuracy,
+        guard,
       };
       runs.push(run);
       console.log(JSON.stringify(run));
@@ -211,4 +227,5 @@ for (const t of tasks) {
   }
 }
 console.log(JSON.stringify(summarise(), null, 2));
-console.log(`written to ${outPath}`);
+console.log(`written to ${outPath}\n`);
+console.log(markdown());

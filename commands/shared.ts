@@ -3,7 +3,9 @@
  * a run.
  */
 import { buildTransferReport, writeTransferReport } from "../eval/pipeline.ts";
+import type { ReportSection } from "../eval/report.ts";
 import { isConfigName, NAMED_CONFIGS } from "../scnym/config.ts";
+import { AUTO_CONFIG } from "../scnym/guard_train.ts";
 import type { LoadedTraining } from "../scnym/inputs.ts";
 import type { CellPredictions } from "../scnym/predict.ts";
 import { ScnymError } from "../util/errors.ts";
@@ -14,13 +16,14 @@ import type { Progress } from "../util/progress.ts";
  * configuration with `"base"` (default `default`).
  */
 export async function readConfigArg(arg: string): Promise<{ name: string; overrides?: unknown }> {
-  if (isConfigName(arg)) return { name: arg };
+  if (isConfigName(arg) || arg === AUTO_CONFIG) return { name: arg };
   let text: string;
   try {
     text = await Deno.readTextFile(arg);
   } catch {
     throw new ScnymError(
-      `--config ${arg}: neither a configuration name (${Object.keys(NAMED_CONFIGS).join(", ")}) ` +
+      `--config ${arg}: neither a configuration name ` +
+        `(${[AUTO_CONFIG, ...Object.keys(NAMED_CONFIGS)].join(", ")}) ` +
         "nor a readable JSON file",
       2,
     );
@@ -51,6 +54,8 @@ export interface RunReportInput {
   seed: number;
   overwrite: boolean;
   progress: Progress;
+  /** Extra plain-text sections (the guard's decision). */
+  sections?: ReportSection[];
 }
 
 /**
@@ -82,6 +87,7 @@ export async function reportForRun(path: string, r: RunReportInput): Promise<voi
     confidenceThreshold: p.unknownThreshold ?? undefined,
     seed: r.seed,
     progress: r.progress,
+    sections: r.sections,
   });
   await writeTransferReport(path, report, { overwrite: r.overwrite });
 }

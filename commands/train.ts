@@ -4,7 +4,8 @@
  * model), and optionally predictions (every cell of the file holding the target, each with its
  * training split) and an HTML report.
  */
-import { resolveConfig } from "../scnym/config.ts";
+import { resolveConfig, type ScnymConfig } from "../scnym/config.ts";
+import { AUTO_CONFIG, guardConfigs, type GuardRecord, guardSection } from "../scnym/guard_train.ts";
 import { trainFromFiles } from "../scnym/api.ts";
 import { predictCells, subsetPrediction } from "../scnym/predict.ts";
 import type { TrainResult } from "../scnym/train.ts";
@@ -41,8 +42,13 @@ inputs (.h5ad, 10x .h5 or 10x mtx folder):
   --make-unique           make duplicate gene names unique (GENE, GENE-1, ...) instead of failing
 
 training:
-  --config NAME|FILE      default | no_new_identity | new_identity_discovery | no_dan | no_ssl,
-                          or a JSON file of overrides ({"base": "no_dan", "train": {...}})
+  --config NAME|FILE      auto (the default): a label-free guard trains default, no_dan and
+                          no_ssl on one split and keeps the one the target cells and the
+                          held-out reference cells support (3 trainings; its scores and reason
+                          go to stderr, MODEL.json and the report); or force one: default |
+                          no_new_identity | new_identity_discovery | no_dan | no_ssl, or a JSON
+                          file of overrides ({"base": "no_dan", "train": {...}}; base "auto"
+                          applies them to every candidate)
   --epochs N              maximum epochs (default 100; early stopping may end sooner)
   --seed N                random seed (default 0); recorded in every output
   --unknown-threshold P   label cells below confidence P "Unknown" in the predictions
@@ -104,10 +110,15 @@ export function trainCommand(args: string[]): Promise<number> {
     const seed = numberFlag(v, "seed", { min: 0, max: 2 ** 32 - 1, integer: true }) ?? 0;
     const epochs = numberFlag(v, "epochs", { min: 1, integer: true });
     const threshold = numberFlag(v, "unknown-threshold", { min: 0, max: 1 });
-    const { name, overrides } = await readConfigArg(stringFlag(v, "config") ?? "default");
-    const config = resolveConfig(name, overrides);
-    if (epochs !== undefined) config.train.epochs = epochs;
-    if (threshold !== undefined) config.predict.unknownThreshold = threshold;
+    const { name, overrides } = await readConfigArg(stringFlag(v, "config") ?? AUTO_CONFIG);
+    const adjust = (config: ScnymConfig) => {
+      if (epochs !== undefined) config.train.epochs = epochs;
+      if (threshold !== undefined) config.predict.unknownThreshold = threshold;
+      return config;
+    };
+    const configs = name === AUTO_CONFIG ? guardConfigs(overrides) : null;
+    if (configs) Object.values(configs).forEach(adjust);
+    const forced = configs ? null : adjust(resolveConfig(name, overrides));
     const predictionsPath = stringFlag(v, "predictions");
     const reportPath = stringFlag(v, "report");
     const logJson = stringFlag(v, "log-json");
@@ -159,7 +170,7 @@ export function trainCommand(args: string[]): Promise<number> {
           stripEnsemblVersion: Boolean(v["strip-ensembl-version"]),
           makeUnique: Boolean(v["make-unique"]),
         },
-        config,
+        config: configs ?? forced!,
         seed,
         out,
         progress,
@@ -171,12 +182,13 @@ export function trainCommand(args: string[]): Promise<number> {
       Deno.removeSignalListener("SIGINT", onInt);
       epochLog?.close();
     }
-    const { result, loaded, rt } = run;
+    const { result, loaded, rt, config, guard } = run;
     const summary = {
       tool: "scnym-webgpu",
       version: VERSION,
       seed,
       config,
+      guard,
       model: out,
       classes: result.classes,
       domains: result.domains,
@@ -194,7 +206,7 @@ export function trainCommand(args: string[]): Promise<number> {
       overwrite: true,
     });
     if (result.interrupted) {
-      console.log(trainingSummary(result, out, null));
+      console.log(trainingSummary(result, out, null, guard));
       console.error(`interrupted; the best model so far is in ${out}`);
       return 130;
     }
@@ -241,7 +253,7 @@ export function trainCommand(args: string[]): Promise<number> {
           facts: {
             "tool version": VERSION,
             seed,
-            config: config.name,
+            config: guard ? `auto (guard kept ${config.name})` : config.name,
             reference,
             query: query ?? `${reference} (${targetWhere ?? "no target"})`,
             "label column": labels,
@@ -251,12 +263,13 @@ export function trainCommand(args: string[]): Promise<number> {
           seed,
           overwrite,
           progress,
+          sections: guard ? [guardSection(guard)] : undefined,
         });
         console.error(`report written to ${reportPath}`);
       }
     }
     console.error(`model written to ${out} (summary: ${out}.json)`);
-    console.log(trainingSummary(result, out, targetLabels));
+    console.log(trainingSummary(result, out, targetLabels, guard));
     return 0;
   });
 }
@@ -265,10 +278,17 @@ export function trainCommand(args: string[]): Promise<number> {
  * The run in a few lines for stdout (printed even with --quiet): epochs, the epoch kept, held-out
  * validation accuracy, the target cells' predicted labels (null: not predicted) and the time.
  */
-function trainingSummary(r: TrainResult, out: string, targetLabels: string[] | null): string {
+function trainingSummary(
+  r: TrainResult,
+  out: string,
+  targetLabels: string[] | null,
+  guard: GuardRecord | null,
+): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const how = r.interrupted ? "interrupted" : r.stoppedEarly ? "early stop" : "all epochs";
   const lines = [
+    `configuration: ${r.header.config.name}` +
+    (guard ? ` (kept by the guard, ${guard.rule}: ${guard.reason})` : ""),
     `epochs: ${r.history.length} (${how}); best epoch: ` +
     (r.bestEpoch >= 0 ? String(r.bestEpoch + 1) : "none (the last epoch's weights were kept)"),
     "validation accuracy (held-out labelled cells): " +

@@ -17,6 +17,7 @@ import {
   type PageScope,
   renderReport,
   reportFigures,
+  type ReportSection,
 } from "./report.ts";
 
 export { NOT_ANNOTATED };
@@ -53,6 +54,8 @@ export interface TransferReportInput {
   /** Normalised input expression (log1p) of the same cells, for the input-PCA mixing baseline. */
   input?: Csr;
   confidenceThreshold?: number;
+  /** Extra plain-text sections (e.g. the training guard's decision). */
+  sections?: ReportSection[];
   seed: number;
   /** Subsample UMAP to at most this many cells (default 10,000). */
   maxUmapCells?: number;
@@ -262,6 +265,7 @@ function buildReport(input: TransferReportInput): TransferReport {
     umap: umap ?? undefined,
     mixing: mixing ?? undefined,
     confidenceThreshold: input.confidenceThreshold,
+    sections: input.sections,
   };
   return { html: renderReport(data), figures: reportFigures(data), evaluation, mixing, umap };
 }

@@ -22,13 +22,24 @@ import {
   loadTrainedModel,
   predictCells,
 } from "./predict.ts";
+import {
+  AUTO_CONFIG,
+  type GuardConfigs,
+  guardConfigs,
+  type GuardRecord,
+  trainGuarded,
+} from "./guard_train.ts";
 import { train, type TrainOptions, type TrainResult } from "./train.ts";
 
 /** Options of `trainFromFiles`. */
 export interface TrainFromFilesOptions
   extends TrainingInputs, Pick<TrainOptions, "onEpoch" | "profileEpoch"> {
-  /** A resolved configuration, or the name of one (default `default`) ... */
-  config?: string | ScnymConfig;
+  /**
+   * `auto` (the default): the label-free guard trains `default`, `no_dan` and `no_ssl` and keeps
+   * one (scnym/guard.ts); or the name of a configuration, or a resolved one, which is trained as
+   * it is; or resolved configurations of the guard's candidates ...
+   */
+  config?: string | ScnymConfig | GuardConfigs;
   /** ... deep-merged with these overrides (with a name only). */
   overrides?: ConfigOverrides;
   seed?: number;
@@ -41,18 +52,34 @@ export interface TrainFromFilesOptions
   onLoaded?: (loaded: LoadedTraining) => void;
 }
 
+/** What `trainFromFiles` returns. */
+export interface TrainFromFilesResult {
+  result: TrainResult;
+  loaded: LoadedTraining;
+  /** The configuration of the model kept. */
+  config: ScnymConfig;
+  /** The guard's decision and scores (null: a configuration was forced, or training stopped). */
+  guard: GuardRecord | null;
+  rt: Runtime;
+}
+
 /** Reads the inputs and trains; returns the training result and the loaded data. */
-export async function trainFromFiles(
-  opts: TrainFromFilesOptions,
-): Promise<{ result: TrainResult; loaded: LoadedTraining; config: ScnymConfig; rt: Runtime }> {
-  const config = typeof opts.config === "object"
-    ? opts.config
-    : resolveConfig(opts.config ?? "default", opts.overrides);
+export async function trainFromFiles(opts: TrainFromFilesOptions): Promise<TrainFromFilesResult> {
+  const spec = opts.config ?? AUTO_CONFIG;
+  const configs = spec === AUTO_CONFIG
+    ? guardConfigs(opts.overrides)
+    : typeof spec === "object" && !("name" in spec)
+    ? spec
+    : null;
+  const config = configs
+    ? null
+    : typeof spec === "object"
+    ? spec as ScnymConfig
+    : resolveConfig(spec as string, opts.overrides);
   const loaded = await loadTrainingData(opts);
   opts.onLoaded?.(loaded);
   const rt = opts.rt ?? await Runtime.create();
-  const result = await train(loaded.set, {
-    config,
+  const common = {
     seed: opts.seed ?? 0,
     rt,
     checkpointPath: opts.out,
@@ -60,8 +87,13 @@ export async function trainFromFiles(
     signal: opts.signal,
     onEpoch: opts.onEpoch,
     profileEpoch: opts.profileEpoch,
-  });
-  return { result, loaded, config, rt };
+  };
+  if (configs) {
+    const { result, guard } = await trainGuarded(loaded.set, { ...common, configs });
+    return { result, loaded, config: result.header.config, guard, rt };
+  }
+  const result = await train(loaded.set, { ...common, config: config! });
+  return { result, loaded, config: config!, guard: null, rt };
 }
 
 /** Options of `predictFile`. */
