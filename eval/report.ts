@@ -61,6 +61,16 @@ export interface ReportData {
   mixing?: { learnedUmap?: MixingResult; learned?: MixingResult; inputPca?: MixingResult };
   /** The model's confidence threshold, if it used one (shown next to low-confidence counts). */
   confidenceThreshold?: number;
+  /** Extra sections of plain text (e.g. the training guard's decision), after the summary. */
+  sections?: ReportSection[];
+}
+
+/** A section of plain text: title, a lead sentence and a table (all escaped when rendered). */
+export interface ReportSection {
+  title: string;
+  lead: string;
+  header: string[];
+  rows: string[][];
 }
 
 /** The page's cells: a mask over `ReportData.cells` and what to call them ("target cells"). */
@@ -361,6 +371,9 @@ export function renderReport(data: ReportData): string {
     scopeLine(data),
     `<h2>At a glance</h2>`,
     summaryCards(data),
+    ...(data.sections ?? []).map((s) =>
+      section(s.title, esc(s.lead), table(s.header, s.rows.map((r) => r.map(esc))))
+    ),
   ];
   if (data.umap) {
     const ids = ["umap_predicted", "umap_truth", "umap_domain", "umap_confidence"];
