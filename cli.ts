@@ -4,6 +4,8 @@
 import { closest } from "./commands/common.ts";
 import { evaluateCommand } from "./commands/evaluate.ts";
 import { inspectCommand } from "./commands/inspect.ts";
+import { interpretCommand } from "./commands/interpret.ts";
+import { mergePredictionsCommand } from "./commands/merge_predictions.ts";
 import { predictCommand } from "./commands/predict.ts";
 import { simulateCommand } from "./commands/simulate.ts";
 import { trainCommand } from "./commands/train.ts";
@@ -12,6 +14,8 @@ import { VERSION } from "./version.ts";
 const COMMANDS: Record<string, [(args: string[]) => Promise<number>, string]> = {
   train: [trainCommand, "train a model on labelled reference + unlabelled target cells"],
   predict: [predictCommand, "label the cells of a query with a trained model"],
+  "merge-predictions": [mergePredictionsCommand, "join the part files of predict --shard K/N"],
+  interpret: [interpretCommand, "rank the genes that drive each class's predictions (saliency)"],
   evaluate: [evaluateCommand, "score predictions against known labels; HTML report"],
   inspect: [inspectCommand, "describe an .h5ad / 10x file before training"],
   simulate: [simulateCommand, "write a synthetic experiment (demo and test data)"],
@@ -23,7 +27,7 @@ const HELP =
 usage: scnym <command> [options]     (scnym <command> --help for its options)
 
 commands:
-${Object.entries(COMMANDS).map(([k, [, d]]) => `  ${k.padEnd(10)}${d}`).join("\n")}
+${Object.entries(COMMANDS).map(([k, [, d]]) => `  ${k.padEnd(19)}${d}`).join("\n")}
 
 example:
   scnym train --reference ref.h5ad --labels cell_type --query query.h5ad --out model.scnym

@@ -31,6 +31,24 @@ export {
   type TrainFromFilesOptions,
 } from "./scnym/api.ts";
 export {
+  interpretFile,
+  type InterpretFileOptions,
+  type InterpretFileResult,
+} from "./scnym/interpret_file.ts";
+export {
+  type CellSet,
+  type ClassSaliency,
+  type Interpretation,
+  interpretCells,
+  type InterpretOptions,
+} from "./scnym/interpret.ts";
+export {
+  attribute,
+  type AttributionSums,
+  SALIENCY_METHODS,
+  type SaliencyMethod,
+} from "./scnym/interpret_attribute.ts";
+export {
   type ConfigName,
   type ConfigOverrides,
   isConfigName,
@@ -51,7 +69,22 @@ export {
   subsetPrediction,
   UNKNOWN,
 } from "./scnym/predict.ts";
-export { isTablePath, writablePrediction, writePredictionOutput } from "./scnym/outputs.ts";
+export {
+  isTablePath,
+  type PredictionSink,
+  type StreamedOutput,
+  streamPredictionOutput,
+  writablePrediction,
+  writePredictionOutput,
+} from "./scnym/outputs.ts";
+export {
+  parseShard,
+  type Shard,
+  shardRows,
+  StreamingPrediction,
+  type StreamingPredictionOptions,
+} from "./scnym/predict_stream.ts";
+export { type MergeOptions, mergePredictions, modelDigest } from "./scnym/merge.ts";
 export {
   decodeModel,
   encodeModel,

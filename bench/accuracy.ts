@@ -98,6 +98,7 @@ function summarise() {
         macroF1: avg("macroF1"),
         ece: avg("ece"),
         unseenAuroc: avg("unseenAuroc"),
+        noveltyAuroc: avg("noveltyAuroc"),
         mixingLearned: avg("mixingLearned"),
         mixingLearnedUmap: avg("mixingLearnedUmap"),
         guardChoices: rs.some((r) => r.guard) ? rs.map((r) => guardChoice(r.guard)) : null,
@@ -174,13 +175,17 @@ for (const t of tasks) {
       // The guard's record, when this version of trainFromFiles returns one.
       const guard = (trained as { guard?: unknown }).guard ?? null;
       const used = loaded.set.isTarget.map((tg, i) => tg || loaded.set.labels[i] !== null);
-      const p = await predictCells(rt!, result.model, loaded.set.X, { classes: result.classes });
+      const p = await predictCells(rt!, result.model, loaded.set.X, {
+        classes: result.classes,
+        calibration: result.calibration,
+      });
       const idx = used.map((u, i) => u ? i : -1).filter((i) => i >= 0);
       const report = await buildTransferReport({
         facts: { task: t, config, seed, version: VERSION },
         cellNames: idx.map((i) => loaded.cellNames[i]),
         predicted: idx.map((i) => p.labels[i]),
         confidence: Float32Array.from(idx, (i) => p.confidence[i]),
+        novelty: p.novelty ? Float32Array.from(idx, (i) => p.novelty![i]) : undefined,
         embedding: { data: subsetPrediction(p, idx).embedding, dims: p.hidden },
         truth: idx.map((i) => loaded.truth[i]),
         domain: idx.map((i) => loaded.set.isTarget[i] ? "target" : "reference"),
@@ -208,6 +213,8 @@ for (const t of tasks) {
         medianF1: ev.medianF1,
         ece: ev.calibration.ece,
         unseenAuroc: ev.unseen?.auroc ?? null,
+        noveltyAuroc: ev.unseen?.noveltyAuroc ?? null,
+        temperature: result.calibration.temperature,
         unseenCells: ev.unseen?.count ?? 0,
         targetCells: ev.nCells,
         mixingLearned: report.mixing?.learned?.normalised ?? null,

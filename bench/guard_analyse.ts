@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { argmaxRows } from "../util/argmax.ts";
 import {
+  decidedWithoutNoDan,
   decideGuard,
   GUARD_CANDIDATES,
   GUARD_THRESHOLDS,
@@ -87,7 +88,10 @@ function evaluateRule(th: GuardThresholds, verbose: boolean) {
     const choices: string[] = [];
     for (const { seed, runs, input } of cs) {
       for (const m of MODELS) if (runs[m]) (acc[m] ??= []).push(runs[m].evaluation.accuracy);
-      const d = decideGuard(input, th);
+      // As training does it: no_dan (and the linear voter) only when rule 2 does not decide.
+      const { no_dan: _, ...two } = input.candidates;
+      const first = decideGuard({ ...input, candidates: two, linear: undefined }, th);
+      const d = decidedWithoutNoDan(first) ? first : decideGuard(input, th);
       choices.push(d.chosen);
       acc.guard.push(runs[d.chosen].evaluation.accuracy);
       const nets = GUARD_CANDIDATES.map((c) => flat(runs[c].target.probs));

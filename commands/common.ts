@@ -11,7 +11,7 @@ export interface CommandSpec<O extends ParseArgsOptionsConfig> {
   name: string;
   help: string;
   options: O;
-  /** Allowed number of positional arguments (default 0). */
+  /** Allowed number of positional arguments (default 0; -1: any number). */
   positionals?: number;
 }
 
@@ -97,7 +97,7 @@ export async function runCommand<O extends ParseArgsOptionsConfig>(
     return 0;
   }
   const want = spec.positionals ?? 0;
-  if (parsed.positionals.length !== want) {
+  if (want >= 0 && parsed.positionals.length !== want) {
     console.error(
       `scnym ${spec.name}: error: expected ${want} positional argument(s), got ` +
         `${parsed.positionals.length} (see scnym ${spec.name} --help)`,

@@ -234,6 +234,7 @@ async function readInputs(
     cellNames: preds.cellNames,
     predicted: preds.predicted,
     confidence: preds.confidence,
+    novelty: preds.novelty,
     probabilities: preds.probabilities,
     embedding: preds.embedding,
     truth,

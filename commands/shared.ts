@@ -4,6 +4,7 @@
  */
 import { buildTransferReport, writeTransferReport } from "../eval/pipeline.ts";
 import type { ReportSection } from "../eval/report.ts";
+import type { SaliencyReport } from "../eval/saliency_section.ts";
 import { isConfigName, NAMED_CONFIGS } from "../scnym/config.ts";
 import { AUTO_CONFIG } from "../scnym/guard_train.ts";
 import type { LoadedTraining } from "../scnym/inputs.ts";
@@ -56,6 +57,8 @@ export interface RunReportInput {
   progress: Progress;
   /** Extra plain-text sections (the guard's decision). */
   sections?: ReportSection[];
+  /** The saliency section (`--interpret`). */
+  saliency?: SaliencyReport;
 }
 
 /**
@@ -72,6 +75,7 @@ export async function reportForRun(path: string, r: RunReportInput): Promise<voi
     cellNames: loaded.cellNames,
     predicted: p.labels,
     confidence: p.confidence,
+    novelty: p.novelty ?? undefined,
     probabilities: { classes: p.classes, values: p.probabilities },
     embedding: { data: p.embedding, dims: p.hidden },
     truth: loaded.truth.some((t) => t !== null) ? loaded.truth : undefined,
@@ -88,6 +92,7 @@ export async function reportForRun(path: string, r: RunReportInput): Promise<voi
     seed: r.seed,
     progress: r.progress,
     sections: r.sections,
+    saliency: r.saliency,
   });
   await writeTransferReport(path, report, { overwrite: r.overwrite });
 }

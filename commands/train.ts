@@ -10,7 +10,9 @@ import { trainFromFiles } from "../scnym/api.ts";
 import { predictCells, subsetPrediction } from "../scnym/predict.ts";
 import type { TrainResult } from "../scnym/train.ts";
 import type { EpochRecord } from "../scnym/types.ts";
+import { interpretCells } from "../scnym/interpret.ts";
 import { writePredictionOutput } from "../scnym/outputs.ts";
+import { ScnymError } from "../util/errors.ts";
 import { CLI_OVERWRITE_HINT, refuseExisting, writeFileAtomic } from "../util/fs.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
@@ -62,6 +64,8 @@ outputs:
                           target), and scnym evaluate scores only the target cells by default
   --report FILE.html      HTML report (UMAP, mixing, and accuracy when target labels exist)
   --truth COL             target annotation column for the report (default: --labels)
+  --interpret             add to the report the genes that drive each class (guided backprop;
+                          see scnym interpret)
   --overwrite             replace existing output files
   --quiet                 no progress on stderr (a terminal gets a live status line, a log
                           file a status line every 15 s); the summary still goes to stdout
@@ -92,6 +96,7 @@ const OPTIONS = {
   out: { type: "string" },
   predictions: { type: "string" },
   report: { type: "string" },
+  interpret: { type: "boolean" },
   truth: { type: "string" },
   overwrite: { type: "boolean" },
   quiet: { type: "boolean" },
@@ -121,6 +126,9 @@ export function trainCommand(args: string[]): Promise<number> {
     const forced = configs ? null : adjust(resolveConfig(name, overrides));
     const predictionsPath = stringFlag(v, "predictions");
     const reportPath = stringFlag(v, "report");
+    if (v.interpret && !reportPath) {
+      throw new ScnymError("--interpret adds a section to the report: give --report too", 2);
+    }
     const logJson = stringFlag(v, "log-json");
     await refuseExisting([out, predictionsPath, reportPath, logJson], {
       overwrite,
@@ -197,6 +205,7 @@ export function trainCommand(args: string[]): Promise<number> {
       stoppedEarly: result.stoppedEarly,
       interrupted: result.interrupted,
       validationAccuracy: result.validation.accuracy,
+      calibration: result.header.calibration ?? null,
       seconds: result.seconds,
       adapter: rt.gpu.description,
       history: result.history,
@@ -217,6 +226,7 @@ export function trainCommand(args: string[]): Promise<number> {
       classes: result.classes,
       unknownThreshold: config.predict.unknownThreshold,
       progress,
+      calibration: result.calibration,
     });
     const targetLabels = all.labels.filter((_, i) => loaded.set.isTarget[i]);
     if (predictionsPath || reportPath) {
@@ -264,6 +274,13 @@ export function trainCommand(args: string[]): Promise<number> {
           overwrite,
           progress,
           sections: guard ? [guardSection(guard)] : undefined,
+          saliency: v.interpret
+            ? await interpretCells(rt, result.model, loaded.set.X, all, loaded.set.genes, {
+              method: "guided",
+              seed,
+              progress,
+            })
+            : undefined,
         });
         console.error(`report written to ${reportPath}`);
       }

@@ -49,6 +49,21 @@ export class ValueStats {
     return this;
   }
 
+  /** Folds in the statistics of values added elsewhere (another chunk, after these). */
+  merge(o: ValueStats): this {
+    if (this.firstNonFinite < 0 && o.firstNonFinite >= 0) {
+      this.firstNonFinite = this.count + o.firstNonFinite;
+    }
+    this.min = Math.min(this.min, o.min);
+    this.max = Math.max(this.max, o.max);
+    this.nonZero += o.nonZero;
+    this.negatives += o.negatives;
+    this.nonIntegers += o.nonIntegers;
+    this.nonFinite += o.nonFinite;
+    this.count += o.count;
+    return this;
+  }
+
   /**
    * `scaled` if any value is negative (z-scored data: the model cannot use it), `counts` if all
    * values are non-negative integers, `log1p` otherwise (non-negative, non-integer).
@@ -106,22 +121,41 @@ export interface MatrixOrigin {
  * position), and scaled data (naming `raw` or a layer to use instead when the file has one).
  */
 export function checkMatrix(m: Csr, origin: MatrixOrigin): ValueStats {
-  const where = `${origin.file}: ${origin.matrix}`;
-  if (m.nRows === 0 || m.nCols === 0) {
-    throw new ScnymError(`${where} is empty (${m.nRows} cells x ${m.nCols} genes)`);
-  }
+  return checkStats(checkFinite(m, origin), [m.nRows, m.nCols], origin);
+}
+
+/**
+ * The statistics of `m`, refusing NaN/Inf with their count and the cell (counted from
+ * `firstRow`, for a chunk of a larger matrix: then the count is the chunk's) and gene of the first.
+ */
+export function checkFinite(m: Csr, origin: MatrixOrigin, firstRow = 0): ValueStats {
   const stats = matrixStats(m);
   if (stats.nonFinite > 0) {
     const k = stats.firstNonFinite;
-    const row = rowOf(m, k);
     throw new ScnymError(
-      `${where} has ${stats.nonFinite} NaN/Inf value(s), first at cell ${row} gene ${
-        m.indices[k]
-      } (${m.data[k]}); remove or fix them`,
+      `${origin.file}: ${origin.matrix} has ${stats.nonFinite} NaN/Inf value(s), first at cell ${
+        firstRow + rowOf(m, k)
+      } gene ${m.indices[k]} (${m.data[k]}); remove or fix them`,
     );
   }
+  return stats;
+}
+
+/**
+ * The checks of `checkMatrix` that need the statistics of the whole matrix (of `shape`): empty,
+ * all zero, scaled. `stats` may be merged from chunks (`ValueStats.merge`).
+ */
+export function checkStats(
+  stats: ValueStats,
+  shape: [number, number],
+  origin: MatrixOrigin,
+): ValueStats {
+  const where = `${origin.file}: ${origin.matrix}`;
+  if (shape[0] === 0 || shape[1] === 0) {
+    throw new ScnymError(`${where} is empty (${shape[0]} cells x ${shape[1]} genes)`);
+  }
   if (stats.nonZero === 0) {
-    throw new ScnymError(`${where} holds no non-zero value (${m.nRows} x ${m.nCols})`);
+    throw new ScnymError(`${where} holds no non-zero value (${shape[0]} x ${shape[1]})`);
   }
   if (stats.kind() === "scaled") {
     const alt = origin.alternatives ?? [];
@@ -187,10 +221,25 @@ export interface NormalisedMatrix {
  */
 export function normaliseForModel(m: Csr, origin: MatrixOrigin): NormalisedMatrix {
   const stats = checkMatrix(m, origin);
+  const { normalisation, warnings } = normalisationFor(stats, origin);
+  return { X: normaliseRows(m, normalisation), normalisation, stats, warnings };
+}
+
+/** The rows of `m` as the model sees them under `normalisation` (row-local: chunks may go alone). */
+export function normaliseRows(m: Csr, normalisation: Normalisation): Csr {
+  return normalisation === "counts->log1p_cpm" ? log1pCpm(m) : m;
+}
+
+/**
+ * How a matrix with the (checked) statistics `stats` is normalised, with the warnings for the
+ * user: counts become log1p-CPM, log-normalised data is used as-is.
+ */
+export function normalisationFor(
+  stats: ValueStats,
+  origin: MatrixOrigin,
+): { normalisation: Normalisation; warnings: string[] } {
   const where = `${origin.file}: ${origin.matrix}`;
-  if (stats.kind() === "counts") {
-    return { X: log1pCpm(m), normalisation: "counts->log1p_cpm", stats, warnings: [] };
-  }
+  if (stats.kind() === "counts") return { normalisation: "counts->log1p_cpm", warnings: [] };
   const warnings = [
     `${where} is already log-normalised (max ${fmt(stats.max)}); using it as-is, ` +
     `not renormalised to log1p-CPM`,
@@ -201,5 +250,5 @@ export function normaliseForModel(m: Csr, origin: MatrixOrigin): NormalisedMatri
         `log1p-CPM; train and query should be normalised the same way`,
     );
   }
-  return { X: m, normalisation: "log_normalised_as_is", stats, warnings };
+  return { normalisation: "log_normalised_as_is", warnings };
 }

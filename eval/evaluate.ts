@@ -35,6 +35,8 @@ export interface EvaluationInput {
   trainingLabels?: string[];
   /** The model's confidence threshold (e.g. 0.9 in `new_identity_discovery`), reported too. */
   confidenceThreshold?: number;
+  /** The model's novelty score per cell (`obs/scNym_novelty`; higher = more likely unseen). */
+  novelty?: Float32Array;
   /** Number of equal-width confidence bins for the ECE (default 15). */
   nBins?: number;
 }
@@ -49,6 +51,8 @@ export interface UnseenTypes {
   lowConfidence: { threshold: number; count: number; recall: number }[];
   /** AUROC of `1 - confidence` for "is an unseen type" (Mann-Whitney, ties count 1/2). */
   auroc: number | null;
+  /** AUROC of the novelty score (scnym/calibration.ts), when the predictions carry one. */
+  noveltyAuroc?: number | null;
   meanConfidenceUnseen: number;
   meanConfidenceSeen: number | null;
 }
@@ -97,6 +101,7 @@ export function evaluate(input: EvaluationInput): EvaluationResult {
   if (n === 0) throw new ScnymError("evaluate: no cells to evaluate");
   checkLength("predicted", input.predicted.length, n);
   checkLength("confidence", input.confidence.length, n);
+  if (input.novelty) checkLength("novelty", input.novelty.length, n);
   checkLength("truth", input.truth.length, n);
   const blank = input.truth.findIndex((t) => typeof t !== "string" || t === "");
   if (blank >= 0) {
@@ -150,7 +155,7 @@ export function evaluate(input: EvaluationInput): EvaluationResult {
   }
 
   const unseen = seenSet
-    ? unseenTypes(truth, confidence, seenSet, input.confidenceThreshold)
+    ? unseenTypes(truth, confidence, seenSet, input.confidenceThreshold, input.novelty)
     : null;
   if (unseen && unseen.count === 0) notes.push("No cell has an unseen type, so there is no AUROC.");
 
@@ -185,6 +190,7 @@ function unseenTypes(
   confidence: Float32Array,
   seen: Set<string>,
   modelThreshold?: number,
+  novelty?: Float32Array,
 ): UnseenTypes {
   const isUnseen = truth.map((t) => !seen.has(t));
   const types = [...new Set(truth.filter((_, i) => isUnseen[i]))].sort();
@@ -203,9 +209,14 @@ function unseenTypes(
       return { threshold, count: low, recall: count ? low / count : 0 };
     }),
     auroc: Number.isNaN(a) ? null : a,
+    ...(novelty ? { noveltyAuroc: nanToNull(auroc(novelty, isUnseen)) } : {}),
     meanConfidenceUnseen: mean(confUnseen),
     meanConfidenceSeen: confSeen.length ? mean(confSeen) : null,
   };
+}
+
+function nanToNull(x: number): number | null {
+  return Number.isNaN(x) ? null : x;
 }
 
 /**
@@ -304,7 +315,8 @@ export function formatEvaluation(r: EvaluationResult): string {
     out.push("");
     out.push(
       `unseen types: ${u.types.length ? u.types.join(", ") : "none"} (${u.count} cells); ` +
-        `AUROC of 1 - confidence: ${f3(u.auroc)}`,
+        `AUROC of 1 - confidence: ${f3(u.auroc)}` +
+        (u.noveltyAuroc !== undefined ? `, of the novelty score: ${f3(u.noveltyAuroc)}` : ""),
     );
     for (const l of u.lowConfidence) {
       out.push(`  confidence < ${l.threshold}: ${l.count} of ${u.count} (${pct(l.recall)})`);

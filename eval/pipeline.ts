@@ -19,6 +19,7 @@ import {
   reportFigures,
   type ReportSection,
 } from "./report.ts";
+import type { SaliencyReport } from "./saliency_section.ts";
 
 export { NOT_ANNOTATED };
 
@@ -30,6 +31,8 @@ export interface TransferReportInput {
   cellNames: string[];
   predicted: string[];
   confidence: Float32Array;
+  /** The model's novelty score per cell (higher = more likely unseen), when it has one. */
+  novelty?: Float32Array;
   /** Class probabilities, n x C row-major over `classes`. */
   probabilities?: { classes: string[]; values: Float32Array };
   /** Learned features (the model's 256-d embedding), n x dims row-major. */
@@ -56,6 +59,8 @@ export interface TransferReportInput {
   confidenceThreshold?: number;
   /** Extra plain-text sections (e.g. the training guard's decision). */
   sections?: ReportSection[];
+  /** The saliency section (`--interpret`). */
+  saliency?: SaliencyReport;
   seed: number;
   /** Subsample UMAP to at most this many cells (default 10,000). */
   maxUmapCells?: number;
@@ -106,6 +111,7 @@ function checkInput(input: TransferReportInput): void {
   if (n === 0) throw new ScnymError(`${op}: no cells`);
   checkCount(op, "predicted", input.predicted.length, n);
   checkCount(op, "confidence", input.confidence.length, n);
+  if (input.novelty) checkCount(op, "novelty", input.novelty.length, n);
   if (input.truth) checkCount(op, "truth", input.truth.length, n);
   if (input.scope) checkCount(op, "scope", input.scope.cells.length, n);
   if (input.trainingAnnotation) {
@@ -157,6 +163,7 @@ export function evaluateAnnotated(input: TransferReportInput): EvaluationResult 
     cellNames: idx.map((i) => input.cellNames[i]),
     predicted: idx.map((i) => input.predicted[i]),
     confidence: Float32Array.from(idx, (i) => input.confidence[i]),
+    novelty: input.novelty && Float32Array.from(idx, (i) => input.novelty![i]),
     probabilities: probs && {
       classes: probs.classes,
       values: pickRows(probs.values, probs.classes.length, idx),
@@ -266,6 +273,7 @@ function buildReport(input: TransferReportInput): TransferReport {
     mixing: mixing ?? undefined,
     confidenceThreshold: input.confidenceThreshold,
     sections: input.sections,
+    saliency: input.saliency,
   };
   return { html: renderReport(data), figures: reportFigures(data), evaluation, mixing, umap };
 }

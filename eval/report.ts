@@ -25,6 +25,7 @@ import {
   continuousScatterSvg,
   reliabilityDiagramSvg,
 } from "./svg.ts";
+import { type SaliencyReport, saliencySection } from "./saliency_section.ts";
 import { categoryColors, escapeXml as esc } from "./svg_primitives.ts";
 
 export type { Figure } from "./report_html.ts";
@@ -63,6 +64,8 @@ export interface ReportData {
   confidenceThreshold?: number;
   /** Extra sections of plain text (e.g. the training guard's decision), after the summary. */
   sections?: ReportSection[];
+  /** Which genes drive the predictions (`--interpret`; eval/saliency_section.ts). */
+  saliency?: SaliencyReport;
 }
 
 /** A section of plain text: title, a lead sentence and a table (all escaped when rendered). */
@@ -192,6 +195,9 @@ export const METRIC_MEANINGS = {
     "mistakes cost the most.",
   unseenAuroc: "Chance that a cell of a type absent from training gets lower confidence than a " +
     "cell of a known type: 1 is perfect flagging, 0.5 is chance.",
+  noveltyAuroc: "Chance that a cell of a type absent from training gets a higher novelty score " +
+    "(obs/scNym_novelty: Mahalanobis distance to the nearest reference type) than a cell of a " +
+    "known type.",
   cells: "Cells that received a prediction (no annotation was given, so accuracy cannot be " +
     "measured).",
   meanConfidence: "Average of the highest class probability per cell.",
@@ -246,6 +252,9 @@ function summaryCards(data: ReportData): string {
     if (e.nll) cards.push(card("Negative log-likelihood", num(e.nll.value), M.nll));
     if (e.unseen && e.unseen.count > 0) {
       cards.push(card("Unseen-type detection (AUROC)", num(e.unseen.auroc), M.unseenAuroc));
+      if (e.unseen.noveltyAuroc !== undefined) {
+        cards.push(card("Novelty score (AUROC)", num(e.unseen.noveltyAuroc), M.noveltyAuroc));
+      }
     }
   } else {
     cards.push(card("Cells", String(n), M.cells));
@@ -316,7 +325,11 @@ function unseenSection(e: EvaluationResult, threshold?: number): string {
   const lead = `${u.count} target cells are annotated with types absent from the training data ` +
     `(<b>${types}</b>). The model cannot name them, so it should at least be unsure: their mean ` +
     `confidence is ${num(u.meanConfidenceUnseen)} against ${num(u.meanConfidenceSeen)} for cells ` +
-    `of known types, and the AUROC of low confidence for spotting them is <b>${num(u.auroc)}</b>.`;
+    `of known types, and the AUROC of low confidence for spotting them is <b>${num(u.auroc)}</b>` +
+    (u.noveltyAuroc !== undefined
+      ? `; that of the model's novelty score (distance to the nearest reference type in the ` +
+        `learned features) is <b>${num(u.noveltyAuroc)}</b>.`
+      : ".");
   return section(
     "Unseen cell types",
     lead,
@@ -392,6 +405,7 @@ export function renderReport(data: ReportData): string {
     );
   }
   parts.push(mixingSection(data));
+  if (data.saliency) parts.push(saliencySection(data.saliency));
   parts.push(`<h2>Predictions</h2>`, predictionTable(data));
   if (e?.notes.length) {
     const items = e.notes.map((n) => `<li>${esc(n)}</li>`).join("");

@@ -284,6 +284,55 @@ export function toFloat64(a: NumericArray): Float64Array {
   return out;
 }
 
+/** Typed arrays the writers store (h5wasm infers the HDF5 dtype from the array type). */
+export type WritableArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | Int8Array
+  | Int16Array
+  | BigInt64Array;
+
+/**
+ * Creates `g/name` as a chunked (gzip unless `compression` is 0) dataset of `shape` filled later
+ * by `write_slice` over its first axis: the streaming writers size it once and write rows as they
+ * come. `like` gives the element type (an empty array of it will do). Chunks of ~256 KiB keep
+ * random row access cheap and compress well.
+ */
+export function createRowDataset(
+  g: H5Group,
+  name: string,
+  like: WritableArray,
+  shape: number[],
+  compression = 4,
+): H5Dataset {
+  const rowLen = shape.slice(1).reduce((a, b) => a * b, 1);
+  const chunkRows = Math.max(1, Math.min(shape[0], Math.floor(65536 / Math.max(1, rowLen))));
+  const ds = g.create_dataset({
+    name,
+    data: new (like.constructor as new (n: number) => WritableArray)(0),
+    shape: [0, ...shape.slice(1)],
+    maxshape: [null, ...shape.slice(1)],
+    chunks: [chunkRows, ...shape.slice(1)],
+    compression: compression > 0 ? "gzip" : undefined,
+    compression_opts: compression > 0 ? compression : undefined,
+  });
+  if (shape[0] > 0) ds.resize(shape);
+  return ds;
+}
+
+/**
+ * Writes `data` into rows [first, ..) of `ds` (rows of `data.length / rowLen` values). h5wasm
+ * 0.8.8 copies a typed array's whole *buffer*, ignoring a view's offset, so a view into a larger
+ * array would write the buffer's first values (and copy all of it into the wasm heap): views are
+ * copied to an array of their own first.
+ */
+export function writeRows(ds: H5Dataset, first: number, data: WritableArray, rowLen: number): void {
+  const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  const rows = data.length / Math.max(1, rowLen);
+  if (rows > 0) ds.write_slice([[first, first + rows]], own ? data : data.slice());
+}
+
 /**
  * Writes numeric data into `g/name` as a chunked, gzip-compressed dataset, streamed in slices so
  * the wasm heap never holds more than one slice (h5wasm copies a dataset's data into its heap).
@@ -291,31 +340,16 @@ export function toFloat64(a: NumericArray): Float64Array {
 export function writeNumeric(
   g: H5Group,
   name: string,
-  data: Float32Array | Float64Array | Int32Array | Int8Array | Int16Array | BigInt64Array,
+  data: WritableArray,
   opts: { shape?: number[]; compression?: number; sliceElems?: number } = {},
 ): H5Dataset {
   const shape = opts.shape ?? [data.length];
   const rowLen = shape.slice(1).reduce((a, b) => a * b, 1);
   const sliceRows = Math.max(1, Math.floor((opts.sliceElems ?? (1 << 22)) / Math.max(1, rowLen)));
-  const nRows = shape[0];
-  const level = opts.compression ?? 4;
-  // Chunks of ~256 KiB keep random row access cheap and compress well.
-  const chunkRows = Math.max(1, Math.min(nRows, Math.floor(65536 / Math.max(1, rowLen))));
-  const chunks = nRows === 0 ? null : [chunkRows, ...shape.slice(1)];
-  const first = Math.min(nRows, sliceRows);
-  const ds = g.create_dataset({
-    name,
-    data: data.subarray(0, first * rowLen),
-    shape: [first, ...shape.slice(1)],
-    maxshape: [null, ...shape.slice(1)],
-    chunks: chunks ?? [1, ...shape.slice(1)],
-    compression: level > 0 ? "gzip" : undefined,
-    compression_opts: level > 0 ? level : undefined,
-  });
-  for (let r = first; r < nRows; r += sliceRows) {
-    const e = Math.min(nRows, r + sliceRows);
-    ds.resize([e, ...shape.slice(1)]);
-    ds.write_slice([[r, e]], data.subarray(r * rowLen, e * rowLen));
+  const ds = createRowDataset(g, name, data, shape, opts.compression ?? 4);
+  for (let r = 0; r < shape[0]; r += sliceRows) {
+    const e = Math.min(shape[0], r + sliceRows);
+    writeRows(ds, r, data.subarray(r * rowLen, e * rowLen), rowLen);
   }
   return ds;
 }

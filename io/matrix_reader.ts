@@ -163,12 +163,18 @@ export class MatrixReader {
     return out;
   }
 
-  /** Consecutive `[firstRow, chunk]` pairs of at most `rows` rows or about `entries` values. */
-  *chunks(opts: { rows?: number; entries?: number } = {}): Generator<[number, Csr]> {
+  /**
+   * Consecutive `[firstRow, chunk]` pairs of at most `rows` rows or about `entries` values, over
+   * rows [`start`, `end`) (default: all).
+   */
+  *chunks(
+    opts: { rows?: number; entries?: number; start?: number; end?: number } = {},
+  ): Generator<[number, Csr]> {
     const entries = opts.entries ?? 1 << 22;
-    let r = 0;
-    while (r < this.nRows) {
-      const e = this.#chunkEnd(r, entries, opts.rows);
+    const end = opts.end ?? this.nRows;
+    let r = opts.start ?? 0;
+    while (r < end) {
+      const e = Math.min(end, this.#chunkEnd(r, entries, opts.rows));
       yield [r, this.readRows(r, e)];
       r = e;
     }

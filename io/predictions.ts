@@ -33,6 +33,8 @@ export interface PredictionOutputs {
    * `unused`), written by `scnym train --predictions` as `obs/<key>_split`.
    */
   split?: string[];
+  /** Novelty score per cell (higher = more likely a type the reference lacks), as `obs/<key>_novelty`. */
+  novelty?: Float32Array;
 }
 
 /** The prediction fields of a file, one entry per cell, in the file's cell order. */
@@ -54,6 +56,8 @@ export interface PredictionsFile {
   run?: Record<string, UnsValue>;
   /** Each cell's training split (`obs/<key>_split` or the table's column), when written. */
   split?: string[];
+  /** The novelty score (`obs/<key>_novelty` or the table's column), when written. */
+  novelty?: Float32Array;
 }
 
 /**
@@ -144,6 +148,8 @@ async function readPredictionsH5ad(file: string, key: string): Promise<Predictio
     }
     const split = obs.columns.get(`${key}_split`);
     if (split) out.split = obs.index.map((_, i) => cellText(split, i));
+    const novelty = obs.columns.get(`${key}_novelty`);
+    if (novelty?.kind === "numeric") out.novelty = Float32Array.from(novelty.values);
     const run = h5Get(h.file, `uns/${key}_run`) ? h.uns()[`${key}_run`] : undefined;
     if (run && typeof run === "object" && !Array.isArray(run)) out.run = run;
     return out;
@@ -178,6 +184,13 @@ async function readPredictionsTable(file: string, key: string): Promise<Predicti
   const out: PredictionsFile = { file, cellNames, predicted, confidence };
   const jSplit = t.header.indexOf(`${key}_split`);
   if (jSplit >= 0) out.split = t.rows.map((r) => r[jSplit]);
+  const jNovelty = t.header.indexOf(`${key}_novelty`);
+  if (jNovelty >= 0) {
+    out.novelty = Float32Array.from(
+      t.rows,
+      (r, i) => parseNumber(file, r[jNovelty], `${key}_novelty on line ${i + 2}`),
+    );
+  }
   if (pCols.length) {
     const c = pCols.length;
     const values = new Float32Array(t.rows.length * c);

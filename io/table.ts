@@ -112,6 +112,105 @@ export function formatTable(header: string[], rows: Iterable<string[]>, sep: str
 }
 
 /**
+ * The header of the predictions table:
+ * `cell, <labelName>, confidence, [<labelName>_split], [<labelName>_novelty], p_<class>...`.
+ */
+export function predictionTableHeader(
+  classes: string[],
+  opts: { labelName?: string; split?: boolean; novelty?: boolean } = {},
+): string[] {
+  const label = opts.labelName ?? "scNym";
+  return [
+    "cell",
+    label,
+    "confidence",
+    ...(opts.split ? [`${label}_split`] : []),
+    ...(opts.novelty ? [`${label}_novelty`] : []),
+    ...classes.map((k) => `p_${k}`),
+  ];
+}
+
+/**
+ * Streams the predictions table to `path` (CSV, or TSV for `.tsv`/`.txt` names): the header at
+ * `open`, then each chunk's rows as they come. Every row depends only on its cell, so the tables
+ * of consecutive chunks (or of shards, headers after the first dropped) concatenate to the table
+ * of all of them, byte for byte. Write to a temporary path and rename (`writeFileAtomic`).
+ */
+export class PredictionTableWriter {
+  readonly #file: Deno.FsFile;
+  readonly #sep: string;
+  readonly #cells: string[];
+  readonly #enc = new TextEncoder();
+
+  private constructor(file: Deno.FsFile, sep: string, cells: string[]) {
+    this.#file = file;
+    this.#sep = sep;
+    this.#cells = cells;
+  }
+
+  /**
+   * Creates `path` and writes the header. `cells` names every row to come; `sepFrom` is the
+   * final name, which picks the separator (the temporary path's suffix does not).
+   */
+  static async open(
+    path: string,
+    cells: string[],
+    opts: {
+      classes: string[];
+      labelName?: string;
+      split?: boolean;
+      novelty?: boolean;
+      sepFrom?: string;
+    },
+  ): Promise<PredictionTableWriter> {
+    const sep = guessSeparator(opts.sepFrom ?? path);
+    const f = await Deno.open(path, { write: true, createNew: true });
+    const w = new PredictionTableWriter(f, sep, cells);
+    await w.#put(formatTable(predictionTableHeader(opts.classes, opts), [], sep));
+    return w;
+  }
+
+  /** Appends the rows of cells `first ..` (`p` holds consecutive cells). */
+  async write(first: number, p: PredictionOutputs): Promise<void> {
+    const c = p.classes.length;
+    const n = p.predicted.length;
+    if (first + n > this.#cells.length || p.probabilities.length !== n * c) {
+      throw new Error(`PredictionTableWriter: arrays do not match ${n} cells at row ${first}`);
+    }
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const probs = Array.from(
+        p.probabilities.subarray(i * c, (i + 1) * c),
+        (v) => v.toPrecision(6),
+      );
+      const label = p.labels ? p.labels.categories[p.labels.codes[i]] : p.classes[p.predicted[i]];
+      const split = p.split ? [p.split[i]] : [];
+      const novelty = p.novelty ? [p.novelty[i].toPrecision(6)] : [];
+      const row = [
+        this.#cells[first + i],
+        label,
+        p.confidence[i].toPrecision(6),
+        ...split,
+        ...novelty,
+        ...probs,
+      ];
+      lines.push(row.map((v) => quote(v, this.#sep)).join(this.#sep) + "\n");
+    }
+    await this.#put(lines.join(""));
+  }
+
+  /** Closes the file. */
+  close(): void {
+    this.#file.close();
+  }
+
+  async #put(text: string): Promise<void> {
+    const bytes = this.#enc.encode(text);
+    for (let done = 0; done < bytes.length;) done += await this.#file.write(bytes.subarray(done));
+  }
+}
+
+/**
  * Writes `cell, <labelName>, confidence, p_<class>...` (CSV, or TSV for `.tsv`/`.txt` paths),
  * atomically. Refuses an existing file unless `overwrite`.
  */
@@ -121,28 +220,24 @@ export async function writePredictionTable(
   p: PredictionOutputs,
   opts: { labelName?: string; overwrite?: boolean } = {},
 ): Promise<void> {
-  const c = p.classes.length;
-  if (p.predicted.length !== cells.length || p.probabilities.length !== cells.length * c) {
+  if (
+    p.predicted.length !== cells.length ||
+    p.probabilities.length !== cells.length * p.classes.length
+  ) {
     throw new Error(`writePredictionTable: arrays do not match ${cells.length} cells`);
   }
-  const sep = guessSeparator(path);
-  const header = [
-    "cell",
-    opts.labelName ?? "scNym",
-    "confidence",
-    ...(p.split ? [`${opts.labelName ?? "scNym"}_split`] : []),
-    ...p.classes.map((k) => `p_${k}`),
-  ];
-  const rows = function* () {
-    for (let i = 0; i < cells.length; i++) {
-      const probs = Array.from(
-        p.probabilities.subarray(i * c, (i + 1) * c),
-        (v) => v.toPrecision(6),
-      );
-      const label = p.labels ? p.labels.categories[p.labels.codes[i]] : p.classes[p.predicted[i]];
-      const split = p.split ? [p.split[i]] : [];
-      yield [cells[i], label, p.confidence[i].toPrecision(6), ...split, ...probs];
+  await writeFileAtomic(path, async (tmp) => {
+    const w = await PredictionTableWriter.open(tmp, cells, {
+      classes: p.classes,
+      labelName: opts.labelName,
+      split: !!p.split,
+      novelty: !!p.novelty,
+      sepFrom: path,
+    });
+    try {
+      await w.write(0, p);
+    } finally {
+      w.close();
     }
-  };
-  await writeFileAtomic(path, formatTable(header, rows(), sep), { overwrite: !!opts.overwrite });
+  }, { overwrite: !!opts.overwrite });
 }

@@ -11,6 +11,7 @@
  * sparse first Linear, whose output is mixed by MixUp: exact, since mixing commutes with a linear
  * map), `trunk` (BatchNorm onwards, up to the embedding) and `head`.
  */
+import { scale } from "../kernels/activation.ts";
 import { softmax } from "../kernels/softmax.ts";
 import type { GpuCsr } from "../kernels/sparse.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
@@ -222,10 +223,15 @@ export class ScnymModel {
     return { logits: this.classify(t, embedding), embedding };
   }
 
-  /** Prediction of a sparse batch: class probabilities [B, C] and the embedding [B, hidden]. */
-  predict(x: GpuCsr): { probs: Tensor; embedding: Tensor } {
+  /**
+   * Prediction of a sparse batch: class probabilities softmax(logits / temperature) [B, C] (the
+   * calibrated temperature of the model file; 1: the network's own), the logits [B, C] and the
+   * embedding [B, hidden].
+   */
+  predict(x: GpuCsr, temperature = 1): { probs: Tensor; logits: Tensor; embedding: Tensor } {
     const { logits, embedding } = this.evaluate(new Tape(this.rt, false), x);
-    return { probs: softmax(this.rt, logits.value), embedding: embedding.value };
+    const z = temperature === 1 ? logits.value : scale(this.rt, logits.value, 1 / temperature);
+    return { probs: softmax(this.rt, z), logits: logits.value, embedding: embedding.value };
   }
 
   /** Domain logits from the embedding, through gradient reversal with `weight`. */

@@ -31,8 +31,10 @@ export function linear(t: Tape, x: Var, W: Param, b: Param): Var {
   if (y.requiresGrad) {
     t.record(() => {
       const dy = y.grad!;
-      matmul(t.rt, x.value, dy, { transA: true, out: W.grad, accumulate: true });
-      sumCols(t.rt, dy, { out: b.grad, accumulate: true });
+      if (t.paramGrads) {
+        matmul(t.rt, x.value, dy, { transA: true, out: W.grad, accumulate: true });
+        sumCols(t.rt, dy, { out: b.grad, accumulate: true });
+      }
       if (x.requiresGrad) {
         t.setGrad(x, matmul(t.rt, dy, W.value, { transB: true, ...t.gradSlot(x) }));
       }
@@ -56,8 +58,10 @@ export function sparseLinear(
   if (y.requiresGrad) {
     t.record(() => {
       const dy = y.grad!;
-      spmmTransposed(t.rt, x, dy, { out: W.grad, accumulate: true });
-      sumCols(t.rt, dy, { out: b.grad, accumulate: true });
+      if (t.paramGrads) {
+        spmmTransposed(t.rt, x, dy, { out: W.grad, accumulate: true });
+        sumCols(t.rt, dy, { out: b.grad, accumulate: true });
+      }
       if (input) {
         t.setGrad(input, matmul(t.rt, dy, W.value, { transB: true, ...t.gradSlot(input) }));
       }

@@ -36,6 +36,8 @@ export class Tape {
   #ops: (() => void)[] = [];
   /** Guided backprop: ReLU backward also zeroes negative incoming gradients (saliency). */
   guided = false;
+  /** Whether backward computes parameter gradients (off when only input gradients are wanted). */
+  paramGrads = true;
 
   /** With `enabled` false (inference), ops record nothing and their outputs need no gradient. */
   constructor(readonly rt: Runtime, readonly enabled = true) {}

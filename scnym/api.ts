@@ -158,6 +158,7 @@ export async function predictFile(opts: PredictFileOptions): Promise<PredictFile
     classes: header.classes,
     unknownThreshold: threshold,
     progress: opts.progress,
+    calibration: loaded.calibration,
   });
   return {
     prediction,

@@ -43,6 +43,20 @@ export function splitLabelled(
   return out;
 }
 
+/** Most cells an early-stopping or validation split keeps (the rest join training). */
+export const HELD_OUT_CAP = 10_000;
+
+/**
+ * `cells` cut to `cap` by an even stride (the splits are grouped by class, so every class keeps
+ * its share), and the cells left out; unchanged (and nothing left out) at or below `cap`.
+ */
+export function capHeldOut(cells: number[], cap: number): [number[], number[]] {
+  if (cells.length <= cap) return [cells, []];
+  const keep = new Uint8Array(cells.length);
+  for (let j = 0; j < cap; j++) keep[Math.floor(j * cells.length / cap)] = 1;
+  return [cells.filter((_, i) => keep[i]), cells.filter((_, i) => !keep[i])];
+}
+
 /**
  * The labelled batches of one epoch: a shuffled pass in batches of `batchSize`, the last
  * incomplete batch dropped (as the original). With fewer cells than one batch, one batch of

@@ -1,10 +1,11 @@
 /**
  * Checkpointing during training: a GPU copy of the best weights so far, written to the model
- * file at most every 10 s (a download costs a GPU sync) and once at the end, with the header
- * built from the run's fixed facts and its progress so far.
+ * file at most every 10 s (a download costs a GPU sync) and once at the end (with the
+ * calibration), with the header built from the run's fixed facts and its progress so far.
  */
 import { ScnymModel } from "../nn/model.ts";
 import { VERSION } from "../version.ts";
+import { type Calibration, type CalibrationRecord, calibrationTensors } from "./calibration.ts";
 import type { ScnymConfig } from "./config.ts";
 import { saveModel } from "./model_file.ts";
 import type { EpochRecord, TrainingSet } from "./types.ts";
@@ -29,6 +30,8 @@ export interface RunFacts {
 
 /** What a run has done so far. */
 export interface RunProgress {
+  /** Fitted once the best weights are final (see `TrainResult.calibration`). */
+  calibration?: CalibrationRecord;
   /** Epoch whose weights are kept (-1: none yet). */
   bestEpoch: number;
   history: EpochRecord[];
@@ -60,7 +63,20 @@ export function buildHeader(f: RunFacts, p: RunProgress): HeaderFields {
       warnings: f.warnings,
       history: p.history,
     },
+    ...(p.calibration ? { calibration: p.calibration } : {}),
   };
+}
+
+/** Writes a trained model's file: its weights plus the calibration's novelty statistics. */
+export async function saveTrainedModel(
+  path: string,
+  header: HeaderFields,
+  model: ScnymModel,
+  calibration: Calibration | null,
+): Promise<void> {
+  const tensors = await model.download();
+  if (calibration) { for (const [k, t] of calibrationTensors(calibration)) tensors.set(k, t); }
+  await saveModel(path, header, tensors);
 }
 
 /** Checkpoints are written at most this often (ms): each one downloads the whole model. */
@@ -69,6 +85,8 @@ const SAVE_INTERVAL_MS = 10_000;
 /** The best weights of a run (on the GPU) and their model file. */
 export class Checkpoint {
   readonly best: ScnymModel;
+  /** Set once training is over, before the last save. */
+  calibration: Calibration | null = null;
   #lastSave = 0;
   #dirty = false;
 
@@ -97,19 +115,18 @@ export class Checkpoint {
   /** Writes the best weights now (when there is a path). */
   async save(): Promise<void> {
     if (!this.path) return;
-    await saveModel(this.path, this.header(), await this.best.download());
+    await saveTrainedModel(this.path, this.header(), this.best, this.calibration);
     this.#lastSave = performance.now();
     this.#dirty = false;
   }
 
   /**
    * End of training: the model takes the best weights (`kept`), or they become the model's
-   * last ones when no epoch qualified; then the file is written.
+   * last ones when no epoch qualified. The caller then calibrates and `save`s.
    */
-  async finish(kept: boolean): Promise<void> {
+  restoreBest(kept: boolean): void {
     if (kept) this.model.copyFrom(this.best);
     else this.best.copyFrom(this.model);
-    await this.save();
   }
 
   /** Frees the best-weights copy. */

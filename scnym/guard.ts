@@ -21,6 +21,7 @@
  */
 import { argmaxRows } from "../util/argmax.ts";
 import { ScnymError } from "../util/errors.ts";
+import { fitTemperature as fitLogitTemperature, softmaxAtTemperature } from "./calibration.ts";
 
 /** The configurations the guard trains, from the most to the least elaborate. */
 export const GUARD_CANDIDATES = ["default", "no_dan", "no_ssl"] as const;
@@ -123,46 +124,33 @@ export function pairedWorseZ(
   return n === 0 ? 0 : (onlyBest - onlyPred) / Math.sqrt(n);
 }
 
-/** `softmax(log(p) / T)` per row: probabilities at temperature T (log p are logits up to a shift). */
-export function temperatureScale(p: ArrayLike<number>, C: number, T: number): Float64Array {
-  const out = new Float64Array(p.length);
-  for (let r = 0; r < p.length / C; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < C; c++) {
-      const z = Math.log(Math.max(p[r * C + c], 1e-12)) / T;
-      out[r * C + c] = z;
-      if (z > max) max = z;
-    }
-    let sum = 0;
-    for (let c = 0; c < C; c++) sum += out[r * C + c] = Math.exp(out[r * C + c] - max);
-    for (let c = 0; c < C; c++) out[r * C + c] /= sum;
-  }
-  return out;
+/** Logits (up to a per-row shift) of probabilities: log p, clipped at 1e-12. */
+function logOf(p: ArrayLike<number>): Float64Array {
+  return Float64Array.from(p, (x) => Math.log(Math.max(x, 1e-12)));
 }
 
-/** Mean negative log-likelihood of `labels` under `p` (cells x C). */
-export function meanNll(p: ArrayLike<number>, C: number, labels: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < labels.length; i++) s -= Math.log(Math.max(p[i * C + labels[i]], 1e-12));
-  return labels.length ? s / labels.length : 0;
+/** `softmax(log(p) / T)` per row: probabilities at temperature T (log p are logits up to a shift). */
+export function temperatureScale(p: ArrayLike<number>, C: number, T: number): Float64Array {
+  return softmaxAtTemperature(logOf(p), C, T);
 }
 
 /**
- * The temperature minimising the held-out NLL (Guo et al. 2017), by golden-section search on
- * log T in [1/20, 20]; 1 without labelled cells.
+ * The temperature minimising the held-out NLL of probabilities `p` (Guo et al. 2017; see
+ * `fitTemperature` of scnym/calibration.ts, here on log p); 1 without labelled cells.
  */
 export function fitTemperature(p: ArrayLike<number>, C: number, labels: ArrayLike<number>): number {
-  if (labels.length === 0) return 1;
-  const f = (logT: number) => meanNll(temperatureScale(p, C, Math.exp(logT)), C, labels);
-  const g = (Math.sqrt(5) - 1) / 2;
-  let a = Math.log(1 / 20), b = Math.log(20);
-  let x1 = b - g * (b - a), x2 = a + g * (b - a);
-  let f1 = f(x1), f2 = f(x2);
-  for (let it = 0; it < 40; it++) {
-    if (f1 <= f2) [b, x2, f2] = [x2, x1, f1], x1 = b - g * (b - a), f1 = f(x1);
-    else [a, x1, f1] = [x1, x2, f2], x2 = a + g * (b - a), f2 = f(x2);
-  }
-  return Math.exp((a + b) / 2);
+  return fitLogitTemperature(logOf(p), C, labels);
+}
+
+/**
+ * True when a decision taken on `default` and `no_ssl` alone stands whatever `no_dan` would say,
+ * so `no_dan` (and the linear voter) need not be trained: rule 2 fired. The only way a third
+ * candidate could have changed it is by screening `default` out (rule 1) while `default` and
+ * `no_ssl` agree on the target; on the guard study's 15 task-seed runs that never happened and
+ * the decisions were identical (bench/guard_analyse.ts applies this same test).
+ */
+export function decidedWithoutNoDan(d: GuardDecision): boolean {
+  return d.rule === "agreement";
 }
 
 /** Row-wise mean of equally shaped probability matrices. */

@@ -3,22 +3,24 @@
  * configurations on one split (same seed, same held-out cells), a logistic regression on the same
  * labelled cells as an independent voter, lets `decideGuard` (scnym/guard.ts) pick one candidate
  * without reading any target label, and keeps that candidate as an ordinary model whose header
- * records the decision. Costs the three trainings plus one linear fit.
+ * records the decision. Costs two trainings (`default`, `no_ssl`) when they agree on the target
+ * (rule 2 of the guard), else three plus one linear fit.
  */
-import { selectRows } from "../data/csr.ts";
+import { type Csr, selectRows } from "../data/csr.ts";
 import { fitLogistic, predictLinear } from "../eval/linear.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Progress } from "../util/progress.ts";
 import { type ConfigOverrides, resolveConfig, type ScnymConfig } from "./config.ts";
 import {
+  decidedWithoutNoDan,
   decideGuard,
   GUARD_CANDIDATES,
   type GuardCandidateName,
   type GuardDecision,
   type GuardModelOutputs,
 } from "./guard.ts";
-import { saveModel } from "./model_file.ts";
+import { saveTrainedModel } from "./checkpoint.ts";
 import { predictCells } from "./predict.ts";
 import { train, type TrainOptions, type TrainResult } from "./train.ts";
 import type { TrainingSet } from "./types.ts";
@@ -32,7 +34,8 @@ export interface GuardRecord extends GuardDecision {
   candidates: Partial<
     Record<GuardCandidateName, { bestEpoch: number; epochsRun: number; seconds: number }>
   >;
-  linearFit: { iterations: number; converged: boolean; seconds: number };
+  /** The linear voter's fit; null when it was not needed (nor `no_dan`: rule 2 decided). */
+  linearFit: { iterations: number; converged: boolean; seconds: number } | null;
   seconds: number;
 }
 
@@ -62,7 +65,60 @@ function rowsOf(r: TrainResult, split: string): number[] {
   return r.cellSplit.flatMap((s, i) => s === split ? [i] : []);
 }
 
-/** Trains every candidate, decides, and keeps one (see the module comment). */
+/** The cells every candidate is scored on: held-out reference cells, then target cells. */
+interface EvalSet {
+  val: number[];
+  target: number[];
+  classes: string[];
+  /** The labels of the held-out reference cells: the only labels the guard reads. */
+  validationLabels: Int32Array;
+  X: Csr;
+  /** A probability matrix of `X`'s rows, split into the guard's two parts. */
+  split: (p: ArrayLike<number>) => GuardModelOutputs;
+}
+
+function guardEvalSet(data: TrainingSet, base: TrainResult): EvalSet {
+  const val = rowsOf(base, "validation");
+  const target = rowsOf(base, "target");
+  const classes = base.classes;
+  const classIndex = new Map(classes.map((c, i) => [c, i]));
+  const C = classes.length;
+  return {
+    val,
+    target,
+    classes,
+    validationLabels: Int32Array.from(val, (i) => classIndex.get(data.labels[i]!)!),
+    X: selectRows(data.X, [...val, ...target]),
+    split: (p) => ({
+      validation: Array.prototype.slice.call(p, 0, val.length * C),
+      target: Array.prototype.slice.call(p, val.length * C),
+    }),
+  };
+}
+
+/** The logistic-regression voter, fitted on the training and early-stopping cells. */
+function fitLinearVoter(data: TrainingSet, base: TrainResult, ev: EvalSet) {
+  const t0 = performance.now();
+  const classIndex = new Map(ev.classes.map((c, i) => [c, i]));
+  const fitRows = [...rowsOf(base, "train"), ...rowsOf(base, "early_stopping")];
+  const linear = fitLogistic(
+    selectRows(data.X, fitRows),
+    Int32Array.from(fitRows, (i) => classIndex.get(data.labels[i]!)!),
+    ev.classes.length,
+  );
+  const outputs = ev.split(predictLinear(linear, ev.X).probabilities!);
+  const record = {
+    iterations: linear.fit.iterations,
+    converged: linear.fit.converged,
+    seconds: (performance.now() - t0) / 1000,
+  };
+  return { outputs, record };
+}
+
+/**
+ * Trains `default` and `no_ssl`, then `no_dan` and the linear voter only when the decision
+ * needs them (`decidedWithoutNoDan`), decides, and keeps one (see the module comment).
+ */
 export async function trainGuarded(
   data: TrainingSet,
   opts: GuardedOptions,
@@ -83,8 +139,15 @@ export async function trainGuarded(
     for (const r of Object.values(results)) if (r !== keep) r.model.destroy();
   };
   try {
-    for (const [k, name] of GUARD_CANDIDATES.entries()) {
-      progress.log(`guard: candidate ${k + 1}/${GUARD_CANDIDATES.length}: ${name}`);
+    // `no_dan` last, and only when the decision on the other two does not stand on its own.
+    const order: GuardCandidateName[] = ["default", "no_ssl", "no_dan"];
+    const outputs: Partial<Record<GuardCandidateName, GuardModelOutputs>> = {};
+    let evalSet: EvalSet | null = null;
+    let decision: GuardDecision | null = null;
+    let linearFit: GuardRecord["linearFit"] = null;
+    for (const name of order) {
+      if (name === "no_dan" && decidedWithoutNoDan(decision!)) break;
+      progress.log(`guard: candidate ${Object.keys(results).length + 1}: ${name}`);
       // Only the default writes checkpoints: Ctrl-C during it leaves its best model, as ever.
       const r = await train(data, {
         ...opts,
@@ -98,68 +161,44 @@ export async function trainGuarded(
         release(kept);
         return { result: { ...kept, interrupted: true }, guard: null };
       }
-    }
-    const base = results.default!;
-    const val = rowsOf(base, "validation");
-    const target = rowsOf(base, "target");
-    for (const name of GUARD_CANDIDATES) {
-      if (rowsOf(results[name]!, "validation").join() !== val.join()) {
+      evalSet ??= guardEvalSet(data, r);
+      if (rowsOf(r, "validation").join() !== evalSet.val.join()) {
         throw new ScnymError(`guard: ${name} was trained on another split than default`);
       }
+      const p = await predictCells(rt, r.model, evalSet.X, { classes: evalSet.classes, progress });
+      outputs[name] = evalSet.split(p.probabilities);
+      if (name === "default") continue;
+      let linear: GuardModelOutputs | undefined;
+      if (name === "no_dan") {
+        const fit = fitLinearVoter(data, results.default!, evalSet);
+        linear = fit.outputs;
+        linearFit = fit.record;
+      }
+      decision = decideGuard({
+        classes: evalSet.classes.length,
+        validationLabels: evalSet.validationLabels,
+        candidates: outputs,
+        linear,
+      });
     }
-    const classes = base.classes;
-    const classIndex = new Map(classes.map((c, i) => [c, i]));
-    // The labels of the held-out reference cells: the only labels the guard reads.
-    const validationLabels = Int32Array.from(val, (i) => classIndex.get(data.labels[i]!)!);
-    const evalRows = [...val, ...target];
-    const X = selectRows(data.X, evalRows);
-    const C = classes.length;
-    const split = (p: ArrayLike<number>): GuardModelOutputs => ({
-      validation: Array.prototype.slice.call(p, 0, val.length * C),
-      target: Array.prototype.slice.call(p, val.length * C),
-    });
-    const outputs: Partial<Record<GuardCandidateName, GuardModelOutputs>> = {};
-    for (const name of GUARD_CANDIDATES) {
-      const p = await predictCells(rt, results[name]!.model, X, { classes, progress });
-      outputs[name] = split(p.probabilities);
-    }
-    const tl = performance.now();
-    const fitRows = [...rowsOf(base, "train"), ...rowsOf(base, "early_stopping")];
-    const linear = fitLogistic(
-      selectRows(data.X, fitRows),
-      Int32Array.from(fitRows, (i) => classIndex.get(data.labels[i]!)!),
-      C,
-    );
-    const linearOut = split(predictLinear(linear, X).probabilities!);
-    const linearSeconds = (performance.now() - tl) / 1000;
-
-    const decision = decideGuard({
-      classes: C,
-      validationLabels,
-      candidates: outputs,
-      linear: linearOut,
-    });
+    decision = decision!;
     const kept = results[decision.chosen]!;
     release(kept);
     const guard: GuardRecord = {
       ...decision,
       candidates: Object.fromEntries(
-        GUARD_CANDIDATES.map((n) => [n, {
-          bestEpoch: results[n]!.bestEpoch,
-          epochsRun: results[n]!.history.length,
-          seconds: results[n]!.seconds,
+        Object.entries(results).map(([n, r]) => [n, {
+          bestEpoch: r.bestEpoch,
+          epochsRun: r.history.length,
+          seconds: r.seconds,
         }]),
       ),
-      linearFit: {
-        iterations: linear.fit.iterations,
-        converged: linear.fit.converged,
-        seconds: linearSeconds,
-      },
+      linearFit,
       seconds: (performance.now() - t0) / 1000,
     };
     const header = { ...kept.header, training: { ...kept.header.training, guard } };
     if (opts.checkpointPath) {
-      await saveModel(opts.checkpointPath, header, await kept.model.download());
+      await saveTrainedModel(opts.checkpointPath, header, kept.model, kept.calibration);
     }
     progress.log(`guard: kept ${decision.chosen} (${decision.rule}): ${decision.reason}`);
     return { result: { ...kept, header, seconds: guard.seconds }, guard };
@@ -202,7 +241,8 @@ export function guardSection(g: GuardRecord): {
   }
   return {
     title: "Configuration guard",
-    lead: `Trained default, no_dan and no_ssl on one split and kept ${g.chosen} (rule: ` +
+    lead:
+      `Trained ${Object.keys(g.candidates).join(", ")} on one split and kept ${g.chosen} (rule: ` +
       `${g.rule}): ${g.reason}. No target label was read: the scores use the held-out ` +
       "reference cells' labels and the agreement of the models' predictions on the target cells.",
     header: [

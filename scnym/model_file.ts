@@ -16,6 +16,7 @@
 import type { Normalisation } from "../data/normalize.ts";
 import { ScnymError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import type { CalibrationRecord } from "./calibration.ts";
 import type { ScnymConfig } from "./config.ts";
 
 const MAGIC = "SCNYMMDL";
@@ -46,6 +47,11 @@ export interface ModelHeader {
   normalisation: Normalisation;
   /** Training facts for the record: data files, label column, epochs, best epoch, history. */
   training: Record<string, unknown>;
+  /**
+   * Temperature and novelty statistics fitted after training (scnym/calibration.ts); absent in
+   * files written before calibration existed (read as temperature 1, no novelty score).
+   */
+  calibration?: CalibrationRecord;
   tensors: TensorEntry[];
 }
 

@@ -13,9 +13,11 @@ import { Metrics } from "../nn/metrics.ts";
 import { ScnymError } from "../util/errors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { Rng } from "../util/rng.ts";
-import { labelledEpoch, splitLabelled, TargetStream } from "./batches.ts";
+import { capHeldOut, HELD_OUT_CAP, labelledEpoch, splitLabelled, TargetStream } from "./batches.ts";
 import { buildHeader, Checkpoint, type HeaderFields, type RunProgress } from "./checkpoint.ts";
+import type { Calibration } from "./calibration.ts";
 import { rampWeight, type ScnymConfig } from "./config.ts";
+import { fitCalibration } from "./fit_calibration.ts";
 import { TrainingStep } from "./step.ts";
 import { type EpochRecord, TRAINING_METRICS, type TrainingSet } from "./types.ts";
 import { Validation } from "./validation.ts";
@@ -61,6 +63,8 @@ export interface TrainResult {
   cellSplit: (CellSplit | null)[];
   /** Everything that goes into the model file's header. */
   header: HeaderFields;
+  /** Temperature and novelty statistics, as stored in the model file (scnym/calibration.ts). */
+  calibration: Calibration;
   seconds: number;
   /** Per-kernel GPU time of the profiled epoch (see `TrainOptions.profileEpoch`). */
   profile?: { kernel: string; calls: number; ms: number }[];
@@ -148,8 +152,11 @@ export async function train(data: TrainingSet, opts: TrainOptions): Promise<Trai
     rng,
   );
   const pick = (idx: number[]) => idx.map((k) => prep.labelled[k]);
-  const [trainCells, stopCells, valCells] = [splits.train, splits.earlyStopping, splits.validation]
-    .map(pick);
+  // Held-out splits above HELD_OUT_CAP cells are subsampled (the rest trains), so a large
+  // reference's per-epoch validation cost stays bounded; smaller references are untouched.
+  const [stopCells, stopRest] = capHeldOut(pick(splits.earlyStopping), HELD_OUT_CAP);
+  const [valCells, valRest] = capHeldOut(pick(splits.validation), HELD_OUT_CAP);
+  const trainCells = [...pick(splits.train), ...stopRest, ...valRest];
   const batchSize = Math.min(config.train.batchSize, trainCells.length);
   if (batchSize < 2) {
     throw new ScnymError(
@@ -286,7 +293,15 @@ export async function train(data: TrainingSet, opts: TrainOptions): Promise<Trai
       }
     }
     progress.done();
-    await checkpoint.finish(run.bestEpoch >= 0);
+    checkpoint.restoreBest(run.bestEpoch >= 0);
+    // Calibration of the kept weights on the held-out reference cells (scnym/fit_calibration.ts).
+    const fitted = await fitCalibration(rt, model, data.X, prep.classOf, {
+      heldOut: [...stopCells, ...valCells],
+      train: trainCells,
+    }, prep.classes);
+    run.calibration = fitted.record;
+    checkpoint.calibration = fitted.calibration;
+    await checkpoint.save();
 
     // Final, untouched validation split.
     let accuracy: number | null = null;
@@ -312,6 +327,7 @@ export async function train(data: TrainingSet, opts: TrainOptions): Promise<Trai
         ["target", prep.target],
       ]),
       header: header(),
+      calibration: fitted.calibration,
       seconds: (performance.now() - t0) / 1000,
       profile,
     };

@@ -8,10 +8,10 @@ import {
   decideGuard,
   fitTemperature,
   type GuardModelOutputs,
-  meanNll,
   pairedWorseZ,
   temperatureScale,
 } from "../scnym/guard.ts";
+import { meanNll } from "../scnym/calibration.ts";
 import { Rng } from "../util/rng.ts";
 import { isScnym } from "./helpers.ts";
 

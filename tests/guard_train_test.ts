@@ -1,6 +1,7 @@
 /**
  * Guarded training end to end on small simulated data (scnym/guard_train.ts through
- * `trainFromFiles`, `config: "auto"`): the guard trains its candidates, decides, records the
+ * `trainFromFiles`, `config: "auto"`): the guard trains its candidates (no_dan only when needed),
+ * decides, records the
  * decision in the model file, and reads no target label: the same file with the target cells'
  * labels removed gives the same model, bit for bit, and the same decision.
  */
@@ -9,7 +10,7 @@ import { simulate } from "../data/simulate.ts";
 import { categoricalColumn, dataFrame } from "../io/anndata.ts";
 import { writeH5ad } from "../io/h5ad_write.ts";
 import { trainFromFiles } from "../scnym/api.ts";
-import { GUARD_CANDIDATES } from "../scnym/guard.ts";
+import { GUARD_CANDIDATES, type GuardCandidateName } from "../scnym/guard.ts";
 import { guardSection } from "../scnym/guard_train.ts";
 import { loadModel } from "../scnym/model_file.ts";
 import { loadTrainedModel, predictCells } from "../scnym/predict.ts";
@@ -65,8 +66,14 @@ Deno.test({
     assert.equal(a.config.name, a.guard.chosen);
     assert.ok(["agreement", "consensus", "only"].includes(a.guard.rule));
     assert.ok(a.guard.reason.length > 0);
-    for (const n of GUARD_CANDIDATES) {
-      const s = a.guard.scores[n]!;
+    // default and no_ssl always; no_dan and the linear voter only when rule 2 did not decide.
+    const trained = Object.keys(a.guard.candidates);
+    assert.deepEqual(Object.keys(a.guard.scores).sort(), [...trained].sort());
+    assert.deepEqual(trained.slice(0, 2), ["default", "no_ssl"]);
+    assert.equal(trained.length === 2, a.guard.rule === "agreement");
+    assert.equal(a.guard.linearFit === null, trained.length === 2);
+    for (const n of trained) {
+      const s = a.guard.scores[n as GuardCandidateName]!;
       assert.ok(s.validationAccuracy >= 0 && s.validationAccuracy <= 1);
       assert.ok(s.temperature > 0);
     }
@@ -83,7 +90,7 @@ Deno.test({
     assert.equal(fa.header.config.name, a.guard.chosen);
     // The report's section: one row per candidate and the linear voter, the kept one marked.
     const section = guardSection(a.guard);
-    assert.equal(section.rows.length, GUARD_CANDIDATES.length + 1);
+    assert.equal(section.rows.length, trained.length + (a.guard.linear ? 1 : 0));
     assert.equal(section.rows.filter((r) => r[0].endsWith("(kept)")).length, 1);
     assert.ok(section.lead.includes(a.guard.reason));
 
