@@ -47,7 +47,7 @@ export {
   type AttributionSums,
   SALIENCY_METHODS,
   type SaliencyMethod,
-} from "./scnym/interpret_attribute.ts";
+} from "./nn/attribution.ts";
 export {
   type ConfigName,
   type ConfigOverrides,

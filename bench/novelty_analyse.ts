@@ -27,15 +27,10 @@
  */
 import { parseArgs } from "node:util";
 import { auroc, expectedCalibrationError } from "../eval/metrics.ts";
-import {
-  energyScore,
-  fitNovelty,
-  fitTemperature,
-  noveltyScore,
-  softmaxAtTemperature,
-} from "../scnym/calibration.ts";
+import { energyScore, fitNovelty, fitTemperature, noveltyScore } from "../scnym/calibration.ts";
 import { MIN_TEMPERATURE } from "../scnym/fit_calibration.ts";
 import { argmaxRows } from "../util/argmax.ts";
+import { softmaxRows } from "../util/softmax.ts";
 import { TASKS, UNSEEN_TASKS } from "./tasks.ts";
 
 const args = parseArgs({
@@ -121,13 +116,13 @@ for (const t of [...Object.keys(TASKS), ...Object.keys(UNSEEN_TASKS)]) {
     const pred = argmaxRows(zt, tgt.length, C);
     const correct = tgt.map((i, k) => meta.classes[pred[k]] === meta.truth[i]);
     const ece = (T: number) =>
-      expectedCalibrationError(maxRow(softmaxAtTemperature(zt, C, T), C), correct).ece;
+      expectedCalibrationError(maxRow(softmaxRows(zt, C, T), C), correct).ece;
     // Held-out ECE on the validation split with T fitted on early stopping only.
     const zv = gather(logits, val, C);
     const pv = argmaxRows(zv, val.length, C);
     const cv = val.map((i, k) => pv[k] === meta.label[i]);
     const eceVal = (T: number) =>
-      expectedCalibrationError(maxRow(softmaxAtTemperature(zv, C, T), C), cv).ece;
+      expectedCalibrationError(maxRow(softmaxRows(zv, C, T), C), cv).ece;
     const seen = new Set(meta.classes);
     const unseen = tgt.map((i) => !seen.has(meta.truth[i]!));
     const nUnseen = unseen.filter(Boolean).length;
@@ -149,8 +144,8 @@ for (const t of [...Object.keys(TASKS), ...Object.keys(UNSEEN_TASKS)]) {
     if (nUnseen > 0) {
       const a = (s: ArrayLike<number>) => auroc(s, unseen);
       const eTr = gather(emb, tr, H), eT = gather(emb, tgt, H);
-      row.maxProb = a(maxRow(softmaxAtTemperature(zt, C, 1), C).map((x) => 1 - x));
-      row.maxProbT = a(maxRow(softmaxAtTemperature(zt, C, Tboth), C).map((x) => 1 - x));
+      row.maxProb = a(maxRow(softmaxRows(zt, C, 1), C).map((x) => 1 - x));
+      row.maxProbT = a(maxRow(softmaxRows(zt, C, Tboth), C).map((x) => 1 - x));
       row.energy = a(energyScore(zt, C, 1));
       row.energyT = a(energyScore(zt, C, Tboth));
       for (const r of [0.001, 0.01, 0.1]) {

@@ -3,8 +3,12 @@
  * (guided backprop, integrated or expected gradients) over the query's cells, on the GPU.
  */
 import { alignmentReport } from "../data/align.ts";
-import { CELL_SETS, type CellSet } from "../scnym/interpret.ts";
-import { SALIENCY_METHODS, type SaliencyMethod } from "../scnym/interpret_attribute.ts";
+import {
+  CELL_SETS,
+  type CellSet,
+  SALIENCY_METHODS,
+  type SaliencyMethod,
+} from "../scnym/interpret.ts";
 import { interpretFile } from "../scnym/interpret_file.ts";
 import {
   saliencySummary,

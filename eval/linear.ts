@@ -20,7 +20,7 @@ import type { Csr } from "../data/csr.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
 import { argmaxRows } from "../util/argmax.ts";
-import { softmaxRef } from "../kernels/softmax.ts";
+import { softmaxRowInPlace, softmaxRows } from "../util/softmax.ts";
 import { type LbfgsOptions, minimiseLbfgs } from "./lbfgs.ts";
 
 /** A fitted linear classifier: `score_k(x) = sum_g x_g weights[g, k] + bias[k]`. */
@@ -115,14 +115,11 @@ export function logisticObjective(
   if (grad) grad.fill(0);
   for (let r = 0; r < n; r++) {
     const z = r * K;
-    let max = -Infinity;
-    for (let k = 0; k < K; k++) max = Math.max(max, Z[z + k]);
-    let sum = 0;
-    for (let k = 0; k < K; k++) sum += Math.exp(Z[z + k] - max);
-    loss += max + Math.log(sum) - Z[z + y[r]];
+    const zy = Z[z + y[r]];
+    loss += softmaxRowInPlace(Z, z, K) - zy;
     if (!grad) continue;
     // d CE / d z = softmax(z) - onehot(y), scattered back over the row's genes and the bias.
-    for (let k = 0; k < K; k++) Z[z + k] = Math.exp(Z[z + k] - max) / sum / n;
+    for (let k = 0; k < K; k++) Z[z + k] /= n;
     Z[z + y[r]] -= 1 / n;
     for (let k = 0; k < K; k++) grad[nW + k] += Z[z + k];
     for (let p = X.indptr[r]; p < X.indptr[r + 1]; p++) {
@@ -296,6 +293,6 @@ export function predictLinear(model: LinearModel, X: Csr): LinearPrediction {
   const K = model.nClasses;
   const scores = linearScores(model, X);
   const predicted = argmaxRows(scores, X.nRows, K);
-  const probabilities = model.kind === "logistic" ? softmaxRef(scores, X.nRows, K) : null;
+  const probabilities = model.kind === "logistic" ? softmaxRows(scores, K) : null;
   return { predicted, scores, probabilities };
 }

@@ -11,6 +11,7 @@
  */
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
+import { logSumExpRows } from "../util/softmax.ts";
 import { sumAll } from "./reduce.ts";
 import {
   elementwiseKernel,
@@ -64,22 +65,12 @@ export function softmax(rt: Runtime, logits: Tensor, opts: { out?: Tensor } = {}
   return out;
 }
 
-function logSoftmaxRow(z: ArrayLike<number>, base: number, cols: number): Float64Array {
-  let m = -Infinity;
-  for (let c = 0; c < cols; c++) m = Math.max(m, z[base + c]);
-  let s = 0;
-  for (let c = 0; c < cols; c++) s += Math.exp(z[base + c] - m);
-  const lse = m + Math.log(s);
-  return Float64Array.from({ length: cols }, (_, c) => z[base + c] - lse);
-}
+// The CPU reference of `softmax` is `softmaxRows` of util/softmax.ts.
 
-/** CPU reference of `softmax` (float64). */
-export function softmaxRef(z: ArrayLike<number>, rows: number, cols: number): Float64Array {
-  const out = new Float64Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    logSoftmaxRow(z, r * cols, cols).forEach((v, c) => out[r * cols + c] = Math.exp(v));
-  }
-  return out;
+function logSoftmaxRow(z: ArrayLike<number>, base: number, cols: number): Float64Array {
+  const row = Float64Array.from({ length: cols }, (_, c) => z[base + c]);
+  const lse = logSumExpRows(row, cols)[0];
+  return row.map((v) => v - lse);
 }
 
 // ------------------------------------------------------------------ sharpen

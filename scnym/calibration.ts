@@ -17,6 +17,7 @@
  * Pure host code in float64 (the fits see a few thousand cells once per training).
  */
 import { ScnymError } from "../util/errors.ts";
+import { logSumExpRows, softmaxRows } from "../util/softmax.ts";
 
 /** The novelty statistics of a model: whitening matrix and whitened class means. */
 export interface NoveltyStats {
@@ -56,27 +57,6 @@ export const NOVELTY_TENSORS = { whiten: "novelty.whiten", means: "novelty.means
 /** Ridge added to the shared covariance, as a share of its mean variance (dead ReLUs: singular). */
 export const NOVELTY_RIDGE = 0.01;
 
-/** `softmax(logits / T)` per row of a cells x C matrix, in float64. */
-export function softmaxAtTemperature(
-  logits: ArrayLike<number>,
-  C: number,
-  T: number,
-): Float64Array {
-  const out = new Float64Array(logits.length);
-  for (let r = 0; r < logits.length / C; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < C; c++) {
-      const z = logits[r * C + c] / T;
-      out[r * C + c] = z;
-      if (z > max) max = z;
-    }
-    let sum = 0;
-    for (let c = 0; c < C; c++) sum += out[r * C + c] = Math.exp(out[r * C + c] - max);
-    for (let c = 0; c < C; c++) out[r * C + c] /= sum;
-  }
-  return out;
-}
-
 /** Mean negative log-likelihood of `labels` under probabilities `p` (cells x C). */
 export function meanNll(p: ArrayLike<number>, C: number, labels: ArrayLike<number>): number {
   let s = 0;
@@ -96,7 +76,7 @@ export function fitTemperature(
   labels: ArrayLike<number>,
 ): number {
   if (labels.length === 0) return 1;
-  const f = (logT: number) => meanNll(softmaxAtTemperature(logits, C, Math.exp(logT)), C, labels);
+  const f = (logT: number) => meanNll(softmaxRows(logits, C, Math.exp(logT)), C, labels);
   const g = (Math.sqrt(5) - 1) / 2;
   let a = Math.log(1 / 20), b = Math.log(20);
   let x1 = b - g * (b - a), x2 = a + g * (b - a);
@@ -110,16 +90,7 @@ export function fitTemperature(
 
 /** Energy score -T logsumexp(logits / T) per cell: higher = less like any training class. */
 export function energyScore(logits: ArrayLike<number>, C: number, T = 1): Float64Array {
-  const n = logits.length / C;
-  const out = new Float64Array(n);
-  for (let r = 0; r < n; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < C; c++) max = Math.max(max, logits[r * C + c] / T);
-    let s = 0;
-    for (let c = 0; c < C; c++) s += Math.exp(logits[r * C + c] / T - max);
-    out[r] = -T * (max + Math.log(s));
-  }
-  return out;
+  return logSumExpRows(logits, C, T).map((lse) => -T * lse);
 }
 
 /** Cholesky factor L (lower, row-major) of a symmetric positive definite n x n matrix. */

@@ -24,6 +24,7 @@ import { selectRows } from "../data/csr.ts";
 import type { ScnymModel } from "../nn/model.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { Progress } from "../util/progress.ts";
+import { softmaxRows } from "../util/softmax.ts";
 import {
   type Calibration,
   type CalibrationRecord,
@@ -32,7 +33,6 @@ import {
   meanNll,
   NOVELTY_RIDGE,
   type NoveltyStats,
-  softmaxAtTemperature,
 } from "./calibration.ts";
 import { predictCells } from "./predict.ts";
 
@@ -76,7 +76,7 @@ export async function fitCalibration(
   }
   const fitted = fitTemperature(p.logits!, C, labels);
   const temperature = Math.max(MIN_TEMPERATURE, fitted);
-  const nll = (T: number) => meanNll(softmaxAtTemperature(p.logits!, C, T), C, labels);
+  const nll = (T: number) => meanNll(softmaxRows(p.logits!, C, T), C, labels);
   return {
     calibration: { temperature, novelty },
     record: {

@@ -21,7 +21,8 @@
  */
 import { argmaxRows } from "../util/argmax.ts";
 import { ScnymError } from "../util/errors.ts";
-import { fitTemperature as fitLogitTemperature, softmaxAtTemperature } from "./calibration.ts";
+import { softmaxRows } from "../util/softmax.ts";
+import { fitTemperature as fitLogitTemperature } from "./calibration.ts";
 
 /** The configurations the guard trains, from the most to the least elaborate. */
 export const GUARD_CANDIDATES = ["default", "no_dan", "no_ssl"] as const;
@@ -131,7 +132,7 @@ function logOf(p: ArrayLike<number>): Float64Array {
 
 /** `softmax(log(p) / T)` per row: probabilities at temperature T (log p are logits up to a shift). */
 export function temperatureScale(p: ArrayLike<number>, C: number, T: number): Float64Array {
-  return softmaxAtTemperature(logOf(p), C, T);
+  return softmaxRows(logOf(p), C, T);
 }
 
 /**

@@ -2,7 +2,7 @@
  * Which genes drive each prediction (the paper's Section 3.3): per class, genes ranked by their
  * mean attribution over a set of cells, with the gene's mean expression in those cells beside it,
  * and for the least confident cells their top genes for the predicted and the runner-up class.
- * The attributions themselves come from scnym/interpret_attribute.ts.
+ * The attributions themselves come from nn/attribution.ts.
  */
 import { type Csr, selectRows } from "../data/csr.ts";
 import type { ScnymModel } from "../nn/model.ts";
@@ -14,8 +14,11 @@ import {
   type AttributionJobs,
   type AttributionSums,
   type SaliencyMethod,
-} from "./interpret_attribute.ts";
+} from "../nn/attribution.ts";
 import type { CellPredictions } from "./predict.ts";
+
+// The command layer picks a method here, so it need not reach down into nn/.
+export { SALIENCY_METHODS, type SaliencyMethod } from "../nn/attribution.ts";
 
 /** Which cells explain a class: those predicted as it, all cells, or low-confidence ones. */
 export const CELL_SETS = ["predicted", "all", "low-confidence"] as const;

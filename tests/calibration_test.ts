@@ -15,9 +15,9 @@ import {
   NO_CALIBRATION,
   noveltyScore,
   readCalibration,
-  softmaxAtTemperature,
 } from "../scnym/calibration.ts";
 import { Rng } from "../util/rng.ts";
+import { softmaxRows } from "../util/softmax.ts";
 import { isScnym } from "./helpers.ts";
 
 /** Logits of n cells over C classes whose true class leads by `margin` plus noise. */
@@ -37,7 +37,7 @@ Deno.test("fitTemperature finds the brute-force grid minimum of the NLL (over- a
   const C = 4;
   for (const [margin, seed] of [[1, 1], [4, 2], [12, 3]]) {
     const { logits, labels } = constructed(300, C, margin, seed);
-    const nll = (T: number) => meanNll(softmaxAtTemperature(logits, C, T), C, labels);
+    const nll = (T: number) => meanNll(softmaxRows(logits, C, T), C, labels);
     let best = 0, bestNll = Infinity;
     for (let k = 0; k <= 6000; k++) {
       const logT = Math.log(1 / 20) + (k / 6000) * Math.log(400);
@@ -57,7 +57,7 @@ Deno.test("fitTemperature finds the brute-force grid minimum of the NLL (over- a
 Deno.test("temperature scaling keeps every argmax", () => {
   const C = 5;
   const { logits } = constructed(200, C, 2, 4);
-  const a = softmaxAtTemperature(logits, C, 1), b = softmaxAtTemperature(logits, C, 3.7);
+  const a = softmaxRows(logits, C, 1), b = softmaxRows(logits, C, 3.7);
   for (let i = 0; i < 200; i++) {
     const arg = (p: Float64Array) => {
       let k = 0;

@@ -14,12 +14,13 @@ import { categoricalColumn, dataFrame } from "../io/anndata.ts";
 import { writeH5ad } from "../io/h5ad_write.ts";
 import { readPredictionsFile } from "../io/predictions.ts";
 import { predictFile, trainFromFiles } from "../scnym/api.ts";
-import { NOVELTY_TENSORS, noveltyScore, softmaxAtTemperature } from "../scnym/calibration.ts";
+import { NOVELTY_TENSORS, noveltyScore } from "../scnym/calibration.ts";
 import { loadModel } from "../scnym/model_file.ts";
 import { writePredictionOutput } from "../scnym/outputs.ts";
 import { predictCells } from "../scnym/predict.ts";
 import { argmaxRows } from "../util/argmax.ts";
 import { Progress } from "../util/progress.ts";
+import { softmaxRows } from "../util/softmax.ts";
 import { gpuTest, testRuntime } from "./helpers.ts";
 
 const quiet = new Progress({ quiet: true });
@@ -87,7 +88,7 @@ Deno.test({
       progress: quiet,
       calibration: { ...loaded.calibration, temperature: T },
     });
-    const want = softmaxAtTemperature(hot.logits!, C, T);
+    const want = softmaxRows(hot.logits!, C, T);
     for (let i = 0; i < want.length; i++) {
       assert.ok(Math.abs(hot.probabilities[i] - want[i]) < 2e-6);
     }

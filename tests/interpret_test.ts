@@ -19,7 +19,7 @@ import { releaseCsr, uploadCsr } from "../kernels/sparse.ts";
 import { type ModelShape, ScnymModel } from "../nn/model.ts";
 import { zeroGrads } from "../nn/tape.ts";
 import { resolveClasses } from "../scnym/interpret.ts";
-import { attribute, drawReferences, type SaliencyMethod } from "../scnym/interpret_attribute.ts";
+import { attribute, drawReferences, type SaliencyMethod } from "../nn/attribution.ts";
 import { saliencySection } from "../eval/saliency_section.ts";
 import { dataFrame } from "../io/anndata.ts";
 import { readH5ad } from "../io/h5ad_read.ts";
