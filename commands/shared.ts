@@ -2,7 +2,7 @@
  * Pieces the training and prediction commands share: reading `--config`, and the HTML report of
  * a run.
  */
-import { buildTransferReport, writeTransferReport } from "../eval/pipeline.ts";
+import { buildTransferReport, type TransferReport, writeTransferReport } from "../eval/pipeline.ts";
 import type { ReportSection } from "../eval/report.ts";
 import type { SaliencyReport } from "../eval/saliency_section.ts";
 import { isConfigName, NAMED_CONFIGS } from "../scnym/config.ts";
@@ -62,15 +62,23 @@ export interface RunReportInput {
 }
 
 /**
- * Writes the HTML report of a training run: predictions and UMAP of every cell, domain mixing
- * (learned features vs the input), and every number over the (annotated) target cells.
+ * Writes the HTML report of a training run (see `buildRunReport`) to `path`, its figures beside it.
  */
 export async function reportForRun(path: string, r: RunReportInput): Promise<void> {
+  await writeTransferReport(path, await buildRunReport(r), { overwrite: r.overwrite });
+}
+
+/**
+ * The HTML report of a training run: predictions and UMAP of every cell, domain mixing (learned
+ * features vs the input), and every number over the (annotated) target cells. The web page shows
+ * and downloads it.
+ */
+export function buildRunReport(r: RunReportInput): Promise<TransferReport> {
   const { loaded, prediction: p } = r;
   const set = loaded.set;
   const domain = set.domains ??
     set.isTarget.map((t) => t ? "target" : "reference");
-  const report = await buildTransferReport({
+  return buildTransferReport({
     facts: r.facts,
     cellNames: loaded.cellNames,
     predicted: p.labels,
@@ -94,5 +102,4 @@ export async function reportForRun(path: string, r: RunReportInput): Promise<voi
     sections: r.sections,
     saliency: r.saliency,
   });
-  await writeTransferReport(path, report, { overwrite: r.overwrite });
 }

@@ -6,6 +6,7 @@
 import { nnz } from "../data/csr.ts";
 import { ValueStats } from "../data/normalize.ts";
 import { ScnymError } from "../util/errors.ts";
+import { type FileFacts, hostFs } from "../util/host_fs.ts";
 import type { AnnData, DataFrame } from "./anndata.ts";
 import { checkHdf5File, openH5 } from "./h5.ts";
 import { H5adFile } from "./h5ad_read.ts";
@@ -37,7 +38,7 @@ export interface InputFormat {
   /** How users know it, in messages: `AnnData .h5ad`. */
   description: string;
   /** Whether `path` (with `stat`) is in this format; may throw a clear error for a broken file. */
-  detect(path: string, stat: Deno.FileInfo): Promise<boolean>;
+  detect(path: string, stat: FileFacts): Promise<boolean>;
   /** Reads matrix `matrix` (formats with one matrix ignore it) and names the others there are. */
   read(path: string, matrix?: string): Promise<{ data: AnnData; alternatives: string[] }>;
   /** What `inspect` reports, reading as little as the format allows. */
@@ -116,7 +117,7 @@ export const INPUT_FORMATS: readonly InputFormat[] = [TENX_MTX, TENX_H5, H5AD];
 
 /** The format of `path`; a clear error when it is missing, broken or of no format we read. */
 export async function detectFormat(path: string): Promise<InputFormat> {
-  const stat = await Deno.stat(path).catch(() => null);
+  const stat = hostFs().stat(path);
   if (!stat) throw new ScnymError(`input file not found: ${path}`);
   const accepted = INPUT_FORMATS.map((f) => f.description).join(", ");
   try {

@@ -8,6 +8,7 @@
 import h5wasm from "h5wasm/node";
 import { ScnymError } from "../util/errors.ts";
 import { requireFile } from "../util/fs.ts";
+import { hostFs } from "../util/host_fs.ts";
 
 /** An open HDF5 file. */
 export type H5File = InstanceType<typeof h5wasm.File>;
@@ -62,22 +63,6 @@ export function h5Try<T>(file: string, field: string, fn: () => T): T {
   }
 }
 
-function readHead(path: string, n: number): Uint8Array {
-  const f = Deno.openSync(path, { read: true });
-  try {
-    const buf = new Uint8Array(n);
-    let got = 0;
-    while (got < n) {
-      const r = f.readSync(buf.subarray(got));
-      if (r === null || r === 0) break;
-      got += r;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    f.close();
-  }
-}
-
 function readUint(bytes: Uint8Array, at: number, size: number): number {
   let v = 0;
   for (let i = size - 1; i >= 0; i--) v = v * 256 + bytes[at + i];
@@ -97,7 +82,7 @@ function findSignature(head: Uint8Array): number {
 
 /** The HDF5 superblock version of `path` (0 for files h5py writes by default), or -1. */
 export function superblockVersion(path: string): number {
-  const head = readHead(path, 65536 + 16);
+  const head = hostFs().readHead(path, 65536 + 16);
   const at = findSignature(head);
   return at < 0 ? -1 : head[at + 8];
 }
@@ -109,8 +94,8 @@ export function superblockVersion(path: string): number {
  */
 export function checkHdf5File(path: string, what = "input file"): void {
   requireFile(path, what);
-  const size = Deno.statSync(path).size;
-  const head = readHead(path, 65536 + 64);
+  const size = hostFs().stat(path)!.size;
+  const head = hostFs().readHead(path, 65536 + 64);
   const at = findSignature(head);
   if (at < 0) {
     const hint = head.length === 0

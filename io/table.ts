@@ -131,6 +131,41 @@ export function predictionTableHeader(
 }
 
 /**
+ * The rows of the predictions table for cells `first ..` (`p` holds consecutive cells; `cells`
+ * names every row of the table), each ending in a newline: what `PredictionTableWriter` writes
+ * and the web page downloads.
+ */
+export function predictionTableRows(
+  cells: string[],
+  first: number,
+  p: PredictionOutputs,
+  sep: string,
+): string {
+  const c = p.classes.length;
+  const n = p.predicted.length;
+  if (first + n > cells.length || p.probabilities.length !== n * c) {
+    throw new Error(`PredictionTableWriter: arrays do not match ${n} cells at row ${first}`);
+  }
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const probs = Array.from(p.probabilities.subarray(i * c, (i + 1) * c), (v) => v.toPrecision(6));
+    const label = p.labels ? p.labels.categories[p.labels.codes[i]] : p.classes[p.predicted[i]];
+    const split = p.split ? [p.split[i]] : [];
+    const novelty = p.novelty ? [p.novelty[i].toPrecision(6)] : [];
+    const row = [
+      cells[first + i],
+      label,
+      p.confidence[i].toPrecision(6),
+      ...split,
+      ...novelty,
+      ...probs,
+    ];
+    lines.push(row.map((v) => quote(v, sep)).join(sep) + "\n");
+  }
+  return lines.join("");
+}
+
+/**
  * Streams the predictions table to `path` (CSV, or TSV for `.tsv`/`.txt` names): the header at
  * `open`, then each chunk's rows as they come. Every row depends only on its cell, so the tables
  * of consecutive chunks (or of shards, headers after the first dropped) concatenate to the table
@@ -172,31 +207,7 @@ export class PredictionTableWriter {
 
   /** Appends the rows of cells `first ..` (`p` holds consecutive cells). */
   async write(first: number, p: PredictionOutputs): Promise<void> {
-    const c = p.classes.length;
-    const n = p.predicted.length;
-    if (first + n > this.#cells.length || p.probabilities.length !== n * c) {
-      throw new Error(`PredictionTableWriter: arrays do not match ${n} cells at row ${first}`);
-    }
-    const lines: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const probs = Array.from(
-        p.probabilities.subarray(i * c, (i + 1) * c),
-        (v) => v.toPrecision(6),
-      );
-      const label = p.labels ? p.labels.categories[p.labels.codes[i]] : p.classes[p.predicted[i]];
-      const split = p.split ? [p.split[i]] : [];
-      const novelty = p.novelty ? [p.novelty[i].toPrecision(6)] : [];
-      const row = [
-        this.#cells[first + i],
-        label,
-        p.confidence[i].toPrecision(6),
-        ...split,
-        ...novelty,
-        ...probs,
-      ];
-      lines.push(row.map((v) => quote(v, this.#sep)).join(this.#sep) + "\n");
-    }
-    await this.#put(lines.join(""));
+    await this.#put(predictionTableRows(this.#cells, first, p, this.#sep));
   }
 
   /** Closes the file. */

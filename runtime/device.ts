@@ -25,7 +25,14 @@ function adapterLimits(adapter: GPUAdapter): Record<string, number> {
   return out;
 }
 
+/** True in a browser (the web page's worker), where the hints are about the browser. */
+const inBrowser = typeof Deno === "undefined";
+
 function noAdapterMessage(): string {
+  if (inBrowser) {
+    return "no WebGPU adapter found: this browser offers none (check that WebGPU is enabled, " +
+      "e.g. chrome://gpu, and that the GPU driver is not blocklisted)";
+  }
   const backend = Deno.env.get("DENO_WEBGPU_BACKEND");
   return [
     "no WebGPU adapter found: navigator.gpu.requestAdapter() returned null" +
@@ -90,7 +97,10 @@ export async function requestGpu(
 ): Promise<Gpu> {
   if (typeof navigator === "undefined" || !("gpu" in navigator) || !navigator.gpu) {
     throw new ScnymError(
-      "this Deno has no WebGPU (navigator.gpu is undefined); use Deno 2.x (e.g. `npx -y deno@2.9.6`)",
+      inBrowser
+        ? "this browser has no WebGPU (navigator.gpu is undefined); use a recent Chrome, Edge or " +
+          "Safari, or Firefox with WebGPU enabled"
+        : "this Deno has no WebGPU (navigator.gpu is undefined); use Deno 2.x (e.g. `npx -y deno@2.9.6`)",
     );
   }
   quietMesa();
@@ -116,7 +126,10 @@ export async function requestGpu(
   return {
     adapter,
     device,
-    description: info.description || `${info.vendor} ${info.device}`.trim() || "unknown adapter",
+    // Browsers leave `description` empty (Chromium's SwiftShader: vendor "google", architecture
+    // "swiftshader").
+    description: info.description ||
+      [info.vendor, info.architecture, info.device].filter(Boolean).join(" ") || "unknown adapter",
     isFallback: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
   };
 }

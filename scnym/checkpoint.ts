@@ -7,7 +7,7 @@ import { ScnymModel } from "../nn/model.ts";
 import { VERSION } from "../version.ts";
 import { type Calibration, type CalibrationRecord, calibrationTensors } from "./calibration.ts";
 import type { ScnymConfig } from "./config.ts";
-import { saveModel } from "./model_file.ts";
+import { encodeModel, saveModel } from "./model_file.ts";
 import type { EpochRecord, TrainingSet } from "./types.ts";
 
 /** Everything that goes into a model file's header. */
@@ -67,6 +67,25 @@ export function buildHeader(f: RunFacts, p: RunProgress): HeaderFields {
   };
 }
 
+/** A trained model's tensors: its weights plus the calibration's novelty statistics. */
+async function trainedTensors(
+  model: ScnymModel,
+  calibration: Calibration | null,
+): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const tensors = await model.download();
+  if (calibration) { for (const [k, t] of calibrationTensors(calibration)) tensors.set(k, t); }
+  return tensors;
+}
+
+/** A trained model's file as bytes (what `saveTrainedModel` writes; the web page downloads it). */
+export async function encodeTrainedModel(
+  header: HeaderFields,
+  model: ScnymModel,
+  calibration: Calibration | null,
+): Promise<Uint8Array> {
+  return encodeModel(header, await trainedTensors(model, calibration));
+}
+
 /** Writes a trained model's file: its weights plus the calibration's novelty statistics. */
 export async function saveTrainedModel(
   path: string,
@@ -74,9 +93,7 @@ export async function saveTrainedModel(
   model: ScnymModel,
   calibration: Calibration | null,
 ): Promise<void> {
-  const tensors = await model.download();
-  if (calibration) { for (const [k, t] of calibrationTensors(calibration)) tensors.set(k, t); }
-  await saveModel(path, header, tensors);
+  await saveModel(path, header, await trainedTensors(model, calibration));
 }
 
 /** Checkpoints are written at most this often (ms): each one downloads the whole model. */

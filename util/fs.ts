@@ -1,5 +1,6 @@
 /** File helpers shared by every writer: nothing half-written, clear errors on missing inputs. */
 import { ScnymError } from "./errors.ts";
+import { hostFs } from "./host_fs.ts";
 
 /** Whether a writer may replace an existing file, and how the refusal tells the user to ask. */
 export interface OverwriteOptions {
@@ -59,11 +60,7 @@ export async function writeFileAtomic(
 
 /** Throws a `ScnymError` naming `path` (and `what` it was meant to be) unless it is a file. */
 export function requireFile(path: string, what = "input file"): void {
-  let st: Deno.FileInfo;
-  try {
-    st = Deno.statSync(path);
-  } catch {
-    throw new ScnymError(`${what} not found: ${path}`);
-  }
+  const st = hostFs().stat(path);
+  if (!st) throw new ScnymError(`${what} not found: ${path}`);
   if (!st.isFile) throw new ScnymError(`${what} is not a regular file: ${path}`);
 }

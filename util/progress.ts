@@ -11,6 +11,7 @@ export class Progress {
   readonly enabled: boolean;
   readonly #tty: boolean;
   readonly #logEvery: number;
+  readonly #sink: ((text: string) => void) | undefined;
   #phaseStart = performance.now();
   #lastLen = 0;
   #lastLine = -Infinity;
@@ -18,9 +19,16 @@ export class Progress {
   /**
    * @param opts.quiet print nothing
    * @param opts.logEvery seconds between status lines when stderr is not a terminal (default 15)
+   * @param opts.write where the text goes instead of stderr (the web page's worker posts it),
+   *   treated as a log, not a terminal
    */
-  constructor(opts: { quiet?: boolean; logEvery?: number } = {}) {
-    this.#tty = Deno.stderr.isTerminal();
+  constructor(
+    opts: { quiet?: boolean; logEvery?: number; write?: (text: string) => void } = {},
+  ) {
+    // Without Deno (a browser) and no sink, lines go to the console.
+    const deno = typeof Deno !== "undefined";
+    this.#sink = opts.write ?? (deno ? undefined : (text) => console.error(text.trimEnd()));
+    this.#tty = !this.#sink && !opts.quiet && Deno.stderr.isTerminal();
     this.enabled = !opts.quiet;
     this.#logEvery = opts.logEvery ?? 15;
   }
@@ -73,7 +81,8 @@ export class Progress {
   }
 
   #write(s: string) {
-    Deno.stderr.writeSync(new TextEncoder().encode(s));
+    if (this.#sink) this.#sink(s);
+    else Deno.stderr.writeSync(new TextEncoder().encode(s));
   }
 }
 

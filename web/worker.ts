@@ -1,0 +1,174 @@
+/**
+ * The page's worker: it holds the dropped file, reads it and trains with the same code as the CLI
+ * (`trainFromFiles`, `predictCells`), so the page stays responsive. Files live in memory: their
+ * bytes go to h5wasm's in-memory file system and to a `MemoryFs` under the same name, which the
+ * readers' checks use instead of Deno's file system.
+ */
+/// <reference lib="webworker" />
+import h5wasm from "h5wasm/node"; // the web build maps this to h5wasm's browser build (web/imports.json)
+import { cellText, columnLength } from "../io/anndata.ts";
+import { h5Ready } from "../io/h5.ts";
+import { H5adFile } from "../io/h5ad_read.ts";
+import { formatTable, predictionTableHeader, predictionTableRows } from "../io/table.ts";
+import { Runtime } from "../runtime/runtime.ts";
+import { buildRunReport } from "../commands/shared.ts";
+import { trainFromFiles } from "../scnym/api.ts";
+import { encodeTrainedModel } from "../scnym/checkpoint.ts";
+import { writablePrediction } from "../scnym/outputs.ts";
+import { predictCells, subsetPrediction } from "../scnym/predict.ts";
+import { MemoryFs, useHostFs } from "../util/host_fs.ts";
+import { ScnymError } from "../util/errors.ts";
+import { Progress } from "../util/progress.ts";
+import { VERSION } from "../version.ts";
+import type { FileRole, FromWorker, ObsColumnInfo, RunSummary, ToWorker } from "./protocol.ts";
+import { targetSummary } from "./summary.ts";
+
+const files = new MemoryFs();
+useHostFs(files);
+let runtime: Promise<Runtime> | null = null;
+let stop: AbortController | null = null;
+
+function post(msg: FromWorker): void {
+  (self as unknown as Worker).postMessage(msg);
+}
+
+/** The GPU runtime, created once; its adapter is reported to the page. */
+function gpu(): Promise<Runtime> {
+  return runtime ??= Runtime.create().then((rt) => {
+    const limits = rt.device.limits;
+    post({
+      type: "adapter",
+      description: rt.gpu.description,
+      isFallback: rt.gpu.isFallback,
+      limits: {
+        maxBufferSize: limits.maxBufferSize,
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      },
+    });
+    return rt;
+  });
+}
+
+/** The files loaded, by role. */
+const loadedFiles: Partial<Record<FileRole, string>> = {};
+
+/** Stores the file and reports its shape and obs columns (as `inspect` lists them). */
+async function openFile(role: FileRole, name: string, bytes: Uint8Array): Promise<void> {
+  await h5Ready();
+  const module = await h5wasm.ready as unknown as {
+    FS: { writeFile(path: string, bytes: Uint8Array): void; unlink(path: string): void };
+  };
+  // The file this one replaces leaves memory (unless the other role uses it too).
+  const old = loadedFiles[role];
+  delete loadedFiles[role];
+  if (old && !Object.values(loadedFiles).includes(old)) {
+    module.FS.unlink(old);
+    files.files.delete(old);
+  }
+  module.FS.writeFile(name, bytes);
+  files.files.set(name, bytes);
+  loadedFiles[role] = name;
+  const h = await H5adFile.open(name);
+  try {
+    const obs = h.obs();
+    const columns: ObsColumnInfo[] = [...obs.columns].map(([key, col]) => {
+      const values = new Set<string>();
+      for (let i = 0; i < columnLength(col) && values.size < 50; i++) values.add(cellText(col, i));
+      return { name: key, values: [...values].sort() };
+    });
+    const info = h.matrix("X").info;
+    post({ type: "file", role, name, cells: info.shape[0], genes: info.shape[1], columns });
+  } finally {
+    h.close();
+  }
+}
+
+async function trainOnFile(msg: Extract<ToWorker, { type: "train" }>): Promise<void> {
+  const rt = await gpu();
+  stop = new AbortController();
+  const progress = new Progress({ write: (text) => post({ type: "log", text }), logEvery: 0 });
+  const reference = loadedFiles.reference!;
+  const query = msg.targetWhere ? undefined : loadedFiles.query;
+  const { result, loaded, config } = await trainFromFiles({
+    reference,
+    query,
+    labels: msg.labels,
+    targetWhere: msg.targetWhere || undefined,
+    config: msg.config,
+    overrides: { train: { epochs: msg.epochs } },
+    seed: msg.seed,
+    rt,
+    progress,
+    signal: stop.signal,
+    onLoaded: (l) => l.warnings.forEach((w) => post({ type: "log", text: `warning: ${w}\n` })),
+    onEpoch: (r) => post({ type: "epoch", ...r }),
+  });
+  const all = await predictCells(rt, result.model, loaded.set.X, {
+    classes: result.classes,
+    unknownThreshold: config.predict.unknownThreshold,
+    progress,
+    calibration: result.calibration,
+  });
+  const { counts, targetAccuracy } = targetSummary(loaded, all.labels);
+  // As the CLI's --predictions: the cells of the file that holds the target.
+  const rows = loaded.origin.map((o, i) => (query ? o === "query" : true) ? i : -1)
+    .filter((i) => i >= 0);
+  const sub = writablePrediction(subsetPrediction(all, rows));
+  sub.split = rows.map((i) => result.cellSplit[i] ?? "unused");
+  const header = predictionTableHeader(all.classes, { split: true, novelty: !!sub.novelty });
+  const cells = rows.map((i) => loaded.cellNames[i]);
+  const csv = formatTable(header, [], ",") + predictionTableRows(cells, 0, sub, ",");
+  const summary: RunSummary = {
+    seed: msg.seed,
+    config: msg.config,
+    epochsRun: result.history.length,
+    bestEpoch: result.bestEpoch,
+    interrupted: result.interrupted,
+    validationAccuracy: result.validation.accuracy,
+    targetCells: loaded.set.isTarget.filter(Boolean).length,
+    counts,
+    targetAccuracy,
+    seconds: result.seconds,
+    csv,
+    model: await encodeTrainedModel(result.header, result.model, result.calibration),
+    report: "",
+  };
+  post({ type: "log", text: "building the report (UMAP of the learned features)...\n" });
+  summary.report = (await buildRunReport({
+    loaded,
+    prediction: all,
+    trainingLabels: result.classes,
+    facts: {
+      "tool version": VERSION,
+      seed: msg.seed,
+      config: msg.config,
+      reference,
+      query: query ?? `${reference} (${msg.targetWhere})`,
+      "label column": msg.labels,
+      epochs: `${result.history.length} (kept ${result.bestEpoch + 1})`,
+      adapter: rt.gpu.description,
+    },
+    seed: msg.seed,
+    overwrite: false,
+    progress,
+  })).html;
+  post({ type: "done", summary });
+}
+
+self.onmessage = async (ev: MessageEvent<ToWorker>) => {
+  const msg = ev.data;
+  try {
+    if (msg.type === "file") await openFile(msg.role, msg.name, new Uint8Array(msg.bytes));
+    else if (msg.type === "train") await trainOnFile(msg);
+    else stop?.abort();
+  } catch (e) {
+    // A ScnymError is one clear line; anything else is a bug, shown with its stack.
+    const message = e instanceof ScnymError
+      ? e.message
+      : e instanceof Error
+      ? `${e.message}\n${e.stack}`
+      : String(e);
+    post({ type: "error", message });
+  }
+};
+gpu().catch((e) => post({ type: "error", message: (e as Error).message }));
