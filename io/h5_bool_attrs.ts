@@ -2,6 +2,7 @@
  * Boolean HDF5 attributes, which h5wasm cannot create: written as placeholders, patched in the
  * closed file (see `BoolAttrWriter`).
  */
+import { hostFs, type RandomAccessFile } from "../util/host_fs.ts";
 import type { H5Dataset, H5Group } from "./h5.ts";
 
 /**
@@ -29,19 +30,13 @@ export class BoolAttrWriter {
     if (this.#pending.length === 0) return;
     const token = new TextEncoder().encode(this.#token);
     const found = new Map<number, number>(); // placeholder id -> file offset of its data
-    const f = await Deno.open(path, { read: true, write: true });
+    const f = await hostFs().open(path);
     try {
       const block = 1 << 24;
       const buf = new Uint8Array(block + 64);
       let pos = 0;
       for (;;) {
-        await f.seek(pos, Deno.SeekMode.Start);
-        let got = 0;
-        while (got < buf.length) {
-          const r = await f.read(buf.subarray(got));
-          if (r === null) break;
-          got += r;
-        }
+        const got = await f.read(pos, buf);
         for (let i = buf.indexOf(token[0]); i >= 0 && i + token.length + 8 <= got;) {
           if (token.every((b, j) => buf[i + j] === b)) {
             const id = Number(
@@ -65,13 +60,12 @@ export class BoolAttrWriter {
     }
   }
 
-  async #rewrite(f: Deno.FsFile, dataAt: number, a: { name: string; value: boolean }) {
+  async #rewrite(f: RandomAccessFile, dataAt: number, a: { name: string; value: boolean }) {
     const name = new TextEncoder().encode(a.name + "\0");
     const namePad = Math.ceil(name.length / 8) * 8;
     const start = dataAt - (8 + namePad + 8 + 8);
     const old = new Uint8Array(8 + namePad + 16 + PLACEHOLDER_LEN);
-    await f.seek(start, Deno.SeekMode.Start);
-    await f.read(old);
+    await f.read(start, old);
     const expect = [1, 0, name.length & 255, name.length >> 8, 8, 0, 8, 0];
     if (!expect.every((b, i) => old[i] === b)) {
       throw new Error(`BoolAttrWriter: unexpected attribute layout for "${a.name}"`);
@@ -82,8 +76,7 @@ export class BoolAttrWriter {
     msg.set(ENUM_BOOL_TYPE, 8 + namePad);
     msg.set(old.subarray(8 + namePad + 8, 8 + namePad + 16), 8 + namePad + 40); // the dataspace
     msg[8 + namePad + 48] = a.value ? 1 : 0;
-    await f.seek(start, Deno.SeekMode.Start);
-    for (let done = 0; done < msg.length;) done += await f.write(msg.subarray(done));
+    await f.write(start, msg);
   }
 }
 

@@ -8,6 +8,7 @@
 import { type Csr, nnz } from "../data/csr.ts";
 import { ScnymError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { hostFs } from "../util/host_fs.ts";
 import { type Column, columnLength, type DataFrame, type UnsValue } from "./anndata.ts";
 import { condenseH5Error, type H5Group, setEncoding, writeNumeric } from "./h5.ts";
 import type { BoolAttrWriter } from "./h5_bool_attrs.ts";
@@ -23,7 +24,8 @@ export interface WriteOptions {
 /** True when `a` and `b` name the same existing file (through links). */
 export async function samePath(a: string, b: string): Promise<boolean> {
   try {
-    return (await Deno.realPath(a)) === (await Deno.realPath(b));
+    const fs = hostFs();
+    return (await fs.realPath(a)) === (await fs.realPath(b));
   } catch {
     return false;
   }

@@ -13,6 +13,7 @@
  * The caller writes to a temporary path (see `writeViaTemp`) and renames it when `close` returns.
  */
 import { ScnymError } from "../util/errors.ts";
+import { hostFs } from "../util/host_fs.ts";
 import { categoricalColumn, type Column, dataFrame, type UnsValue } from "./anndata.ts";
 import {
   createRowDataset,
@@ -190,8 +191,7 @@ export class H5adPredictionWriter {
     } finally {
       probe.close();
     }
-    await Deno.copyFile(query, tmp);
-    await Deno.chmod(tmp, 0o644).catch(() => {});
+    await hostFs().copyFile(query, tmp);
     return new H5adPredictionWriter(await openH5(tmp, "a"), tmp, nCells, spec);
   }
 

@@ -2,7 +2,8 @@
  * The web page end to end in headless Chromium (its WebGPU runs on SwiftShader here): build and
  * serve web/dist/, set a small simulated .h5ad on the file input, train with a fixed seed, and
  * check that training finished with the accuracy the same run reaches in Deno, that the model
- * download predicts as `scnym predict` does, that Stop keeps a usable model, that every network
+ * download predicts as `scnym predict` does, that the annotated `.h5ad` download opens in real
+ * anndata, that `auto` (the guard) runs, that Stop keeps a usable model, that every network
  * request stayed on the page's origin (the data never leave the machine), and that the finished
  * page is not blank. Ignored, visibly, where Chromium is absent (CI installs it).
  */
@@ -15,6 +16,7 @@ import { decodeModel } from "../scnym/model_file.ts";
 import { Progress } from "../util/progress.ts";
 import { CHROMIUM } from "./cdp.ts";
 import { gpuTest, missing, testRuntime } from "./helpers.ts";
+import { haveAnndata, python } from "./io_shared.ts";
 import { decodePng, inkFraction } from "./png.ts";
 import { denoRun, type PageRun, WebPage } from "./web_page.ts";
 
@@ -86,6 +88,25 @@ Deno.test({
       const same = labels.filter((l, i) => l === prediction.labels[i]).length;
       assert.ok(same >= 0.98 * labels.length, `${same} of ${labels.length} labels agree`);
 
+      // The annotated .h5ad, written in the worker by the CLI's writer, opens in real anndata.
+      if (haveAnndata()) {
+        await Deno.writeFile(`${dir}/annotated.h5ad`, await page.download("h5ad"));
+        const ad = await python(`
+import anndata, json
+a = anndata.read_h5ad("${dir}/annotated.h5ad")
+print(json.dumps({"n": a.n_obs, "labels": [str(x) for x in a.obs["scNym"]],
+  "emb": list(a.obsm["X_scnym"].shape), "cats": "cell_type" in a.obs}))`) as {
+          n: number;
+          labels: string[];
+          emb: number[];
+          cats: boolean;
+        };
+        assert.equal(ad.n, 800);
+        assert.deepEqual(ad.labels, labels, "the .h5ad's labels are the CSV's");
+        assert.equal(ad.emb[0], 800);
+        assert.ok(ad.cats, "the file's own obs columns are kept");
+      }
+
       // The report, as `scnym train --report` writes it, built in the worker.
       const report = new TextDecoder().decode(await page.download("report"));
       assert.match(report, /scNym label transfer report/);
@@ -109,13 +130,15 @@ Deno.test({
       const header = decodeModel(await page.download("model"), "stopped.scnym").header;
       assert.ok((header.training as { interrupted: boolean }).interrupted);
 
-      // Two files: an annotated reference and a query whose cells are all the target.
+      // Two files: an annotated reference and a query whose cells are all the target ...
       await writeDomain(`${dir}/ref.h5ad`, sim, "source");
       await writeDomain(`${dir}/query.h5ad`, sim, "target");
       await page.load(`${dir}/ref.h5ad`);
       await page.load(`${dir}/query.h5ad`, "queryfile");
-      const two = await page.train({ ...RUN, target: "" }, 45000);
+      // ... with `auto`, the CLI's default: the label-free guard trains three, keeps one.
+      const two = await page.train({ ...RUN, target: "", config: "auto" }, 120000);
       assert.equal(two.status, "done", two.log);
+      assert.match(two.summary, /auto \(guard kept (default|no_dan|no_ssl)\)/);
       assert.match(two.summary, /Target cells: 400;/);
       assert.ok(two.accuracy > 0.9, `two files: target accuracy ${two.accuracy}`);
       const twoCsv = new TextDecoder().decode(await page.download("csv")).trim().split("\n");

@@ -24,7 +24,7 @@ export async function refuseExisting(
   if (opts.overwrite) return;
   for (const path of Array.isArray(paths) ? paths : [paths]) {
     if (!path || path === "-") continue;
-    if (await Deno.lstat(path).then(() => true, () => false)) {
+    if (await hostFs().exists(path)) {
       const hint = opts.hint ?? "ask for overwrite";
       throw new ScnymError(`${path} already exists; refusing to overwrite it (${hint})`);
     }
@@ -45,17 +45,22 @@ export async function writeFileAtomic(
   opts: OverwriteOptions,
 ): Promise<void> {
   await refuseExisting(path, opts);
-  const tmp = `${path}.${Deno.pid}.${Date.now()}.tmp`;
+  const fs = hostFs();
+  const tmp = `${path}.${processId()}.${Date.now()}.tmp`;
   try {
-    if (typeof content === "string") await Deno.writeTextFile(tmp, content);
-    else if (content instanceof Uint8Array) await Deno.writeFile(tmp, content);
-    else await content(tmp);
-    await Deno.rename(tmp, path);
+    if (typeof content === "function") await content(tmp);
+    else await fs.writeFile(tmp, content);
+    await fs.rename(tmp, path);
   } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
+    await fs.remove(tmp).catch(() => {});
     if (e instanceof ScnymError) throw e;
     throw new ScnymError(`cannot write ${path}: ${(e as Error).message}`);
   }
+}
+
+/** This process's id (Deno's), 0 in a browser, which has none (temporary names stay distinct). */
+function processId(): number {
+  return (globalThis as { Deno?: { pid: number } }).Deno?.pid ?? 0;
 }
 
 /** Throws a `ScnymError` naming `path` (and `what` it was meant to be) unless it is a file. */

@@ -78,11 +78,13 @@ function showResult(s: RunSummary): void {
       <b id="accuracy" data-value="${s.targetAccuracy ?? ""}">${pct(s.targetAccuracy)}</b></p>
     <table><tr><th>predicted type</th><th>target cells</th></tr>${rows}</table>
     <p><a id="csv" download="scnym_predictions.csv">download the predictions (CSV)</a> &middot;
+      <a id="h5ad" download="scnym_annotated.h5ad">download the annotated .h5ad</a> &middot;
       <a id="model" download="model.scnym">download the model</a> (for <code>scnym predict</code>)
       &middot; <a id="report" download="scnym_report.html">download the report</a></p>
     <iframe id="reportframe" sandbox="" style="width: 100%; height: 60em; border: 1px solid #ccc">
     </iframe>`;
   $<HTMLAnchorElement>("csv").href = URL.createObjectURL(new Blob([s.csv], { type: "text/csv" }));
+  $<HTMLAnchorElement>("h5ad").href = URL.createObjectURL(new Blob([s.h5ad as BlobPart]));
   $<HTMLAnchorElement>("model").href = URL.createObjectURL(new Blob([s.model as BlobPart]));
   $<HTMLAnchorElement>("report").href = URL.createObjectURL(
     new Blob([s.report], { type: "text/html" }),

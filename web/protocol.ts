@@ -39,6 +39,8 @@ export interface RunSummary {
   seconds: number;
   /** The predictions table of every cell of the file (CSV). */
   csv: string;
+  /** The annotated `.h5ad`: a copy of the target's file with scNym's outputs (as `--predictions`). */
+  h5ad: Uint8Array;
   /** The model file (`scnym predict --model` reads it). */
   model: Uint8Array;
   /** The HTML report (as `scnym train --report` writes it). */

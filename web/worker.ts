@@ -1,30 +1,37 @@
 /**
  * The page's worker: it holds the dropped file, reads it and trains with the same code as the CLI
- * (`trainFromFiles`, `predictCells`), so the page stays responsive. Files live in memory: their
- * bytes go to h5wasm's in-memory file system and to a `MemoryFs` under the same name, which the
- * readers' checks use instead of Deno's file system.
+ * (`trainFromFiles`, `predictCells`, `writePredictionOutput`), so the page stays responsive. Files
+ * live in h5wasm's in-memory file system, which a `MemoryFs` gives the readers' checks and the
+ * writers instead of Deno's file system: the annotated `.h5ad` is written there, then handed over.
  */
 /// <reference lib="webworker" />
 import h5wasm from "h5wasm/node"; // the web build maps this to h5wasm's browser build (web/imports.json)
 import { cellText, columnLength } from "../io/anndata.ts";
 import { h5Ready } from "../io/h5.ts";
 import { H5adFile } from "../io/h5ad_read.ts";
+import type { RunInfo } from "../io/h5ad_write.ts";
 import { formatTable, predictionTableHeader, predictionTableRows } from "../io/table.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { buildRunReport } from "../commands/shared.ts";
 import { trainFromFiles } from "../scnym/api.ts";
+import { guardSection } from "../scnym/guard_train.ts";
 import { encodeTrainedModel } from "../scnym/checkpoint.ts";
-import { writablePrediction } from "../scnym/outputs.ts";
-import { predictCells, subsetPrediction } from "../scnym/predict.ts";
-import { MemoryFs, useHostFs } from "../util/host_fs.ts";
+import { writablePrediction, writePredictionOutput } from "../scnym/outputs.ts";
+import { type CellPredictions, predictCells, subsetPrediction } from "../scnym/predict.ts";
+import { type EmscriptenFs, MemoryFs, useHostFs } from "../util/host_fs.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
 import type { FileRole, FromWorker, ObsColumnInfo, RunSummary, ToWorker } from "./protocol.ts";
 import { targetSummary } from "./summary.ts";
 
-const files = new MemoryFs();
-useHostFs(files);
+/** h5wasm's in-memory file system, installed as the readers' and writers' file system. */
+const memoryFs: Promise<MemoryFs> = h5Ready().then(async () => {
+  const module = await h5wasm.ready as unknown as { FS: EmscriptenFs };
+  const fs = new MemoryFs(module.FS);
+  useHostFs(fs);
+  return fs;
+});
 let runtime: Promise<Runtime> | null = null;
 let stop: AbortController | null = null;
 
@@ -54,19 +61,12 @@ const loadedFiles: Partial<Record<FileRole, string>> = {};
 
 /** Stores the file and reports its shape and obs columns (as `inspect` lists them). */
 async function openFile(role: FileRole, name: string, bytes: Uint8Array): Promise<void> {
-  await h5Ready();
-  const module = await h5wasm.ready as unknown as {
-    FS: { writeFile(path: string, bytes: Uint8Array): void; unlink(path: string): void };
-  };
+  const fs = await memoryFs;
   // The file this one replaces leaves memory (unless the other role uses it too).
   const old = loadedFiles[role];
   delete loadedFiles[role];
-  if (old && !Object.values(loadedFiles).includes(old)) {
-    module.FS.unlink(old);
-    files.files.delete(old);
-  }
-  module.FS.writeFile(name, bytes);
-  files.files.set(name, bytes);
+  if (old && !Object.values(loadedFiles).includes(old)) await fs.remove(old);
+  await fs.writeFile(name, bytes);
   loadedFiles[role] = name;
   const h = await H5adFile.open(name);
   try {
@@ -83,13 +83,40 @@ async function openFile(role: FileRole, name: string, bytes: Uint8Array): Promis
   }
 }
 
+/** Where the annotated copy is written (outside "/", where the dropped files live). */
+const ANNOTATED = "/tmp/scnym_annotated.h5ad";
+
+/**
+ * The CLI's `--predictions FILE.h5ad`: a copy of `source` with scNym's outputs, written by the
+ * same writer into memory, returned as bytes (the in-memory file is removed).
+ */
+async function annotatedH5ad(
+  source: string,
+  cells: string[],
+  prediction: CellPredictions,
+  run: RunInfo,
+  split: string[] | undefined,
+): Promise<Uint8Array> {
+  const fs = await memoryFs;
+  const warnings = await writePredictionOutput(ANNOTATED, source, cells, prediction, run, {
+    overwrite: true,
+    split,
+  });
+  warnings.forEach((w) => post({ type: "log", text: `warning: ${w}\n` }));
+  try {
+    return fs.fs.readFile(ANNOTATED);
+  } finally {
+    await fs.remove(ANNOTATED);
+  }
+}
+
 async function trainOnFile(msg: Extract<ToWorker, { type: "train" }>): Promise<void> {
   const rt = await gpu();
   stop = new AbortController();
   const progress = new Progress({ write: (text) => post({ type: "log", text }), logEvery: 0 });
   const reference = loadedFiles.reference!;
   const query = msg.targetWhere ? undefined : loadedFiles.query;
-  const { result, loaded, config } = await trainFromFiles({
+  const { result, loaded, config, guard } = await trainFromFiles({
     reference,
     query,
     labels: msg.labels,
@@ -118,9 +145,21 @@ async function trainOnFile(msg: Extract<ToWorker, { type: "train" }>): Promise<v
   const header = predictionTableHeader(all.classes, { split: true, novelty: !!sub.novelty });
   const cells = rows.map((i) => loaded.cellNames[i]);
   const csv = formatTable(header, [], ",") + predictionTableRows(cells, 0, sub, ",");
+  post({ type: "log", text: "writing the annotated .h5ad...\n" });
+  const h5ad = await annotatedH5ad(query ?? reference, cells, subsetPrediction(all, rows), {
+    tool: "scnym-webgpu",
+    version: VERSION,
+    seed: msg.seed,
+    config: JSON.stringify(config),
+    model: "model.scnym",
+    normalisation: loaded.set.normalisation,
+  }, sub.split);
+  // As the CLI names it: `auto` says which configuration the label-free guard kept.
+  const configName = guard ? `auto (guard kept ${config.name})` : config.name;
+  if (guard) post({ type: "log", text: `guard: kept ${config.name}: ${guard.reason}\n` });
   const summary: RunSummary = {
     seed: msg.seed,
-    config: msg.config,
+    config: configName,
     epochsRun: result.history.length,
     bestEpoch: result.bestEpoch,
     interrupted: result.interrupted,
@@ -130,6 +169,7 @@ async function trainOnFile(msg: Extract<ToWorker, { type: "train" }>): Promise<v
     targetAccuracy,
     seconds: result.seconds,
     csv,
+    h5ad,
     model: await encodeTrainedModel(result.header, result.model, result.calibration),
     report: "",
   };
@@ -141,7 +181,7 @@ async function trainOnFile(msg: Extract<ToWorker, { type: "train" }>): Promise<v
     facts: {
       "tool version": VERSION,
       seed: msg.seed,
-      config: msg.config,
+      config: configName,
       reference,
       query: query ?? `${reference} (${msg.targetWhere})`,
       "label column": msg.labels,
@@ -151,6 +191,7 @@ async function trainOnFile(msg: Extract<ToWorker, { type: "train" }>): Promise<v
     seed: msg.seed,
     overwrite: false,
     progress,
+    sections: guard ? [guardSection(guard)] : undefined,
   })).html;
   post({ type: "done", summary });
 }
