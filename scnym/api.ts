@@ -16,12 +16,7 @@ import { Runtime } from "../runtime/runtime.ts";
 import type { Progress } from "../util/progress.ts";
 import { type ConfigOverrides, resolveConfig, type ScnymConfig } from "./config.ts";
 import { type LoadedTraining, loadTrainingData, type TrainingInputs } from "./inputs.ts";
-import {
-  type CellPredictions,
-  type LoadedModel,
-  loadTrainedModel,
-  predictCells,
-} from "./predict.ts";
+import { type CellPredictions, type LoadedModel, modelOf, predictCells } from "./predict.ts";
 import {
   AUTO_CONFIG,
   type GuardConfigs,
@@ -125,20 +120,28 @@ export interface PredictFileResult {
   rt: Runtime;
 }
 
+/** A file read, normalised as the model's training data was, and aligned to the model's genes. */
+export interface QueryForModel {
+  query: AnnData;
+  X: Csr;
+  alignment: GeneAlignment;
+  normalisation: Normalisation;
+  warnings: string[];
+}
+
 /**
- * Labels every cell of a query file: normalises it as the training data was, looks up the
- * model's genes (refusing below `minFraction`, default 0.8), predicts in eval mode.
+ * Reads `file`, normalises it as the training data was and looks up the model's genes (refusing
+ * below `minFraction`, default 0.8): what the model sees of a query or of reference cells.
  */
-export async function predictFile(opts: PredictFileOptions): Promise<PredictFileResult> {
-  const rt = opts.rt ?? await Runtime.create();
-  const loaded = typeof opts.model === "string"
-    ? await loadTrainedModel(rt, opts.model)
-    : opts.model;
-  const { header } = loaded;
-  const input = await readExpression(opts.query, { matrix: opts.matrix, labels: opts.queryLabels });
+export async function readForModel(
+  file: string,
+  header: LoadedModel["header"],
+  opts: Omit<PredictFileOptions, "model" | "query">,
+): Promise<QueryForModel> {
+  const input = await readExpression(file, { matrix: opts.matrix, labels: opts.queryLabels });
   const q = input.data;
   const norm = normaliseForModel(q.X, {
-    file: opts.query,
+    file,
     matrix: q.matrix,
     alternatives: input.alternatives,
   });
@@ -149,8 +152,24 @@ export async function predictFile(opts: PredictFileOptions): Promise<PredictFile
         `${norm.normalisation}: predictions may be off`,
     );
   }
-  const alignment = alignGenes(header.genes, q.var.index, { queryName: opts.query, ...opts });
+  const alignment = alignGenes(header.genes, q.var.index, { queryName: file, ...opts });
   const X = applyAlignment(norm.X, alignment);
+  return { query: q, X, alignment, normalisation: norm.normalisation, warnings };
+}
+
+/**
+ * Labels every cell of a query file: normalises it as the training data was, looks up the
+ * model's genes (refusing below `minFraction`, default 0.8), predicts in eval mode.
+ */
+export async function predictFile(opts: PredictFileOptions): Promise<PredictFileResult> {
+  const rt = opts.rt ?? await Runtime.create();
+  const loaded = await modelOf(rt, opts.model);
+  const { header } = loaded;
+  const { query: q, X, alignment, normalisation, warnings } = await readForModel(
+    opts.query,
+    header,
+    opts,
+  );
   const threshold = opts.unknownThreshold !== undefined
     ? opts.unknownThreshold
     : header.config.predict?.unknownThreshold ?? null;
@@ -166,7 +185,7 @@ export async function predictFile(opts: PredictFileOptions): Promise<PredictFile
     query: q,
     X,
     alignment,
-    normalisation: norm.normalisation,
+    normalisation,
     warnings,
     threshold,
     rt,

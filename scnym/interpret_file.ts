@@ -2,10 +2,12 @@
  * The library counterpart of `scnym interpret`: a model and a query file in, per-class gene
  * rankings out. The query is read, normalised and aligned exactly as `predictFile` does it.
  */
-import { normaliseForModel } from "../data/normalize.ts";
-import { alignGenes, applyAlignment } from "../data/align.ts";
-import { readExpression } from "../io/read.ts";
-import { predictFile, type PredictFileOptions, type PredictFileResult } from "./api.ts";
+import {
+  predictFile,
+  type PredictFileOptions,
+  type PredictFileResult,
+  readForModel,
+} from "./api.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import {
   type Interpretation,
@@ -13,7 +15,7 @@ import {
   type InterpretOptions,
   resolveClasses,
 } from "./interpret.ts";
-import { loadTrainedModel } from "./predict.ts";
+import { modelOf } from "./predict.ts";
 
 /** Options of `interpretFile`: those of `predictFile` and of `interpretCells`. */
 export interface InterpretFileOptions extends PredictFileOptions, InterpretOptions {
@@ -32,22 +34,18 @@ export interface InterpretFileResult extends PredictFileResult {
  */
 export async function interpretFile(opts: InterpretFileOptions): Promise<InterpretFileResult> {
   const rt = opts.rt ?? await Runtime.create();
-  const model = typeof opts.model === "string"
-    ? await loadTrainedModel(rt, opts.model)
-    : opts.model;
+  const model = await modelOf(rt, opts.model);
   resolveClasses(model.header.classes, opts.classes);
   const r = await predictFile({ ...opts, model, rt });
   const genes = r.loaded.header.genes;
   let background = opts.background;
   if (opts.backgroundFile && !background) {
-    const input = await readExpression(opts.backgroundFile, { matrix: opts.matrix });
-    const norm = normaliseForModel(input.data.X, {
-      file: opts.backgroundFile,
-      matrix: input.data.matrix,
-      alternatives: input.alternatives,
-    });
-    const al = alignGenes(genes, input.data.var.index, { queryName: opts.backgroundFile, ...opts });
-    background = applyAlignment(norm.X, al);
+    // Reference cells are seen as the query is: same normalisation, same genes.
+    background = (await readForModel(opts.backgroundFile, r.loaded.header, {
+      ...opts,
+      queryLabels: undefined,
+    }))
+      .X;
   }
   const interpretation = await interpretCells(r.rt, r.loaded.model, r.X, r.prediction, genes, {
     ...opts,

@@ -78,6 +78,11 @@ export async function loadTrainedModel(rt: Runtime, path: string): Promise<Loade
   };
 }
 
+/** The model itself, loaded from its file when given as a path. */
+export async function modelOf(rt: Runtime, model: string | LoadedModel): Promise<LoadedModel> {
+  return typeof model === "string" ? await loadTrainedModel(rt, model) : model;
+}
+
 /** Probabilities, logits and embedding of one chunk in eval mode, read back to the host. */
 async function forwardChunk(
   rt: Runtime,

@@ -32,12 +32,7 @@ import { readExpression } from "../io/read.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
-import {
-  type CellPredictions,
-  type LoadedModel,
-  loadTrainedModel,
-  predictCells,
-} from "./predict.ts";
+import { type CellPredictions, type LoadedModel, modelOf, predictCells } from "./predict.ts";
 
 /** Shard `index` of `count` (0-based), as `--shard K/N` gives it. */
 export interface Shard {
@@ -165,9 +160,7 @@ export class StreamingPrediction {
    */
   static async open(opts: StreamingPredictionOptions): Promise<StreamingPrediction> {
     const rt = opts.rt ?? await Runtime.create();
-    const loaded = typeof opts.model === "string"
-      ? await loadTrainedModel(rt, opts.model)
-      : opts.model;
+    const loaded = await modelOf(rt, opts.model);
     const { header } = loaded;
     const format = await detectFormat(opts.query);
     let source: RowSource;
