@@ -5,6 +5,7 @@
  * complete, so a failure leaves the predictions as they were.
  */
 import { ScnymError } from "../util/errors.ts";
+import { hostFs } from "../util/host_fs.ts";
 import type { UnsValue } from "./anndata.ts";
 import { dictGroup, writeArray, writeStrings, writeUns, writeViaTemp } from "./h5ad_elements.ts";
 import { getGroup, isGroup, openH5 } from "./h5.ts";
@@ -27,7 +28,7 @@ export async function addSaliency(path: string, s: SaliencyMatrix, key = "scNym"
     );
   }
   await writeViaTemp(path, true, async (tmp) => {
-    await Deno.copyFile(path, tmp);
+    await hostFs().copyFile(path, tmp);
     const f = await openH5(tmp, "a");
     try {
       const uns = isGroup(f, "uns") ? getGroup(f, "uns") : dictGroup(f, "uns");

@@ -62,6 +62,15 @@ export async function denoRun(
   return { accuracy, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** `bytes` as base64 (to hand a file's bytes to the page inside an expression). */
+function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return btoa(s);
+}
+
 const text = (id: string) => `(document.getElementById("${id}")?.textContent ?? "")`;
 
 /** A page open in headless Chromium. `close()` it in a finally. */
@@ -141,6 +150,52 @@ export class WebPage {
     if (await c.evaluate(text("status")) !== "ready") {
       throw new Error(`reading ${file} failed: ${await c.evaluate(text("log"))}`);
     }
+  }
+
+  /**
+   * Drops `files` on the page element `on` (by default the data fieldset, the drop zone) as a
+   * user dragging them from the desktop would: `dragenter`, `dragover` and `drop` events carrying
+   * a DataTransfer with the files' bytes. Waits until the page has read them (or refused them);
+   * returns whether the zone was highlighted during the dragover and plain again after the drop,
+   * and the page's status then.
+   */
+  async drop(
+    files: string[],
+    on = "drop",
+    timeoutMs = 20000,
+  ): Promise<{ highlighted: boolean; cleared: boolean; status: string }> {
+    const c = this.chromium;
+    const payload = await Promise.all(files.map(async (f) => ({
+      name: f.split("/").pop()!,
+      b64: toBase64(await Deno.readFile(f)),
+    })));
+    await c.evaluate(`document.getElementById("status").textContent = "loading"`);
+    const seen = await c.evaluate<{ highlighted: boolean; cleared: boolean }>(`(() => {
+      const dt = new DataTransfer();
+      for (const { name, b64 } of ${JSON.stringify(payload)}) {
+        dt.items.add(new File([Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0))], name));
+      }
+      const el = document.getElementById(${JSON.stringify(on)});
+      const zone = document.getElementById("drop");
+      const fire = (type) =>
+        el.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+      fire("dragenter");
+      fire("dragover");
+      const highlighted = zone.classList.contains("dragover");
+      fire("drop");
+      return { highlighted, cleared: !zone.classList.contains("dragover") };
+    })()`);
+    await c.waitFor(
+      `!["loading", "reading"].some((s) => ${text("status")}.startsWith(s))`,
+      timeoutMs,
+      "the dropped files",
+    );
+    return { ...seen, status: await c.evaluate<string>(text("status")) };
+  }
+
+  /** The text of the page element `id` ("" when there is none). */
+  textOf(id: string): Promise<string> {
+    return this.chromium.evaluate<string>(text(id));
   }
 
   /** Fills the form and clicks Train (returns at once). */

@@ -3,9 +3,11 @@
  * serve web/dist/, set a small simulated .h5ad on the file input, train with a fixed seed, and
  * check that training finished with the accuracy the same run reaches in Deno, that the model
  * download predicts as `scnym predict` does, that the annotated `.h5ad` download opens in real
- * anndata, that `auto` (the guard) runs, that Stop keeps a usable model, that every network
+ * anndata, that Stop keeps a usable model, that a reference and a query dropped on the page are
+ * read as the inputs read them and that `auto` (the guard) trains on them, that every network
  * request stayed on the page's origin (the data never leave the machine), and that the finished
- * page is not blank. Ignored, visibly, where Chromium is absent (CI installs it).
+ * page is not blank. Ignored, visibly, where Chromium is absent (CI installs it). The shared Kang
+ * file's run is tests/web_kang_test.ts.
  */
 import assert from "node:assert/strict";
 import { writeSimulation } from "../commands/simulate.ts";
@@ -135,6 +137,30 @@ print(json.dumps({"n": a.n_obs, "labels": [str(x) for x in a.obs["scNym"]],
       await writeDomain(`${dir}/query.h5ad`, sim, "target");
       await page.load(`${dir}/ref.h5ad`);
       await page.load(`${dir}/query.h5ad`, "queryfile");
+      assert.match(await page.textOf("queryinfo"), /^query\.h5ad: 400 cells x 300 genes$/);
+
+      // ... dropped on the page instead: refused unless .h5ad, ...
+      await Deno.writeTextFile(`${dir}/notes.txt`, "not a dataset");
+      const refused = await page.drop([`${dir}/notes.txt`]);
+      assert.match(refused.status, /^dropped notes\.txt: drop one or two \.h5ad files/);
+      // ... two at once: the reference, then the query (copies under new names, so the page's
+      // file lines show which it read) ...
+      await Deno.copyFile(`${dir}/ref.h5ad`, `${dir}/dropped_ref.h5ad`);
+      await Deno.copyFile(`${dir}/query.h5ad`, `${dir}/dropped_query.h5ad`);
+      await Deno.copyFile(`${dir}/query.h5ad`, `${dir}/query_line.h5ad`);
+      const dropped = await page.drop([`${dir}/dropped_ref.h5ad`, `${dir}/dropped_query.h5ad`]);
+      assert.deepEqual(dropped, { highlighted: true, cleared: true, status: "ready" });
+      assert.match(await page.textOf("fileinfo"), /^dropped_ref\.h5ad: 400 cells x 300 genes$/);
+      assert.match(await page.textOf("queryinfo"), /^dropped_query\.h5ad: 400 cells x 300 genes$/);
+      const options = await page.chromium.evaluate<string[]>(
+        `[...document.getElementById("labels").options].map((o) => o.value)`,
+      );
+      assert.ok(options.includes("cell_type"), `label columns offered: ${options}`);
+      // ... and one file dropped on the query's line replaces the query only.
+      const one = await page.drop([`${dir}/query_line.h5ad`], "querydrop");
+      assert.equal(one.status, "ready");
+      assert.match(await page.textOf("queryinfo"), /^query_line\.h5ad: 400 cells/);
+      assert.match(await page.textOf("fileinfo"), /^dropped_ref\.h5ad: 400 cells/);
       // ... with `auto`, the CLI's default: the label-free guard trains three, keeps one.
       const two = await page.train({ ...RUN, target: "", config: "auto" }, 120000);
       assert.equal(two.status, "done", two.log);

@@ -121,10 +121,36 @@ export interface EmscriptenFs {
   stat(path: string): { mode: number; size: number };
   isFile(mode: number): boolean;
   isDir(mode: number): boolean;
+  lookupPath(path: string, opts: { follow: boolean }): { path: string };
   open(path: string, flags: string): unknown;
   close(stream: unknown): void;
   read(stream: unknown, buf: Uint8Array, offset: number, length: number, pos: number): number;
   write(stream: unknown, buf: Uint8Array, offset: number, length: number, pos: number): number;
+}
+
+/** Emscripten's errno numbers (WASI's) for the failures a user can cause, as `strerror` says them. */
+const ERRNO_TEXT: Record<number, string> = {
+  2: "permission denied",
+  20: "file exists",
+  28: "invalid argument",
+  31: "is a directory",
+  44: "no such file or directory",
+  51: "no space left on device",
+  54: "not a directory",
+  55: "directory not empty",
+};
+
+/**
+ * An Emscripten failure (an `ErrnoError`, which is not an `Error`) as an `Error` saying what was
+ * being done and why it failed, as Deno's errors do.
+ */
+function fsError(e: unknown, what: string): Error {
+  if (e instanceof Error) return new Error(`${what}: ${e.message}`, { cause: e });
+  const errno = (e as { errno?: number } | null)?.errno;
+  const why = errno === undefined
+    ? JSON.stringify(e)
+    : ERRNO_TEXT[errno] ?? `file system error ${errno}`;
+  return new Error(`${what}: ${why}`, { cause: e });
 }
 
 /**
@@ -148,10 +174,13 @@ export class MemoryFs implements HostFs {
   }
 
   readHead(path: string, n: number): Uint8Array {
-    const s = this.fs.open(path, "r");
+    const s = this.#sync(`cannot open ${path}`, () => this.fs.open(path, "r"));
     try {
       const buf = new Uint8Array(n);
-      return buf.subarray(0, this.fs.read(s, buf, 0, n, 0));
+      return buf.subarray(
+        0,
+        this.#sync(`cannot read ${path}`, () => this.fs.read(s, buf, 0, n, 0)),
+      );
     } finally {
       this.fs.close(s);
     }
@@ -167,45 +196,60 @@ export class MemoryFs implements HostFs {
   }
 
   writeFile(path: string, content: Uint8Array | string): Promise<void> {
-    return this.#do(() => this.fs.writeFile(path, content));
+    return this.#do(`cannot write ${path}`, () => this.fs.writeFile(path, content));
   }
 
   copyFile(from: string, to: string): Promise<void> {
-    return this.#do(() => this.fs.writeFile(to, this.fs.readFile(from)));
+    return this.#do(
+      `cannot copy ${from} to ${to}`,
+      () => this.fs.writeFile(to, this.fs.readFile(from)),
+    );
   }
 
   rename(from: string, to: string): Promise<void> {
-    return this.#do(() => this.fs.rename(from, to));
+    return this.#do(`cannot rename ${from} to ${to}`, () => this.fs.rename(from, to));
   }
 
   remove(path: string): Promise<void> {
-    return this.#do(() => this.fs.unlink(path));
+    return this.#do(`cannot remove ${path}`, () => this.fs.unlink(path));
   }
 
   realPath(path: string): Promise<string> {
-    return this.#do(() => (this.fs.stat(path), path));
+    return this.#do(
+      `cannot resolve ${path}`,
+      () => this.fs.lookupPath(path, { follow: true }).path,
+    );
   }
 
   open(path: string): Promise<RandomAccessFile> {
     const fs = this.fs;
-    return this.#do(() => {
+    return this.#do(`cannot open ${path}`, () => {
       const s = fs.open(path, "r+");
       return {
-        read: (pos, buf) => Promise.resolve(fs.read(s, buf, 0, buf.length, pos)),
-        write: (pos, bytes) => Promise.resolve(void fs.write(s, bytes, 0, bytes.length, pos)),
+        read: (pos, buf) =>
+          this.#do(`cannot read ${path}`, () => fs.read(s, buf, 0, buf.length, pos)),
+        write: (pos, bytes) =>
+          this.#do(`cannot write ${path}`, () => void fs.write(s, bytes, 0, bytes.length, pos)),
         close: () => fs.close(s),
       };
     });
   }
 
-  /** Runs `fn`, an Emscripten failure (an errno object) becoming a rejected promise. */
-  #do<T>(fn: () => T): Promise<T> {
+  /** Runs `fn`; a failure is thrown as an `Error` starting with `what`. */
+  #sync<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw fsError(e, what);
+    }
+  }
+
+  /** Runs `fn`; a failure becomes a promise rejected with an `Error` starting with `what`. */
+  #do<T>(what: string, fn: () => T): Promise<T> {
     try {
       return Promise.resolve(fn());
     } catch (e) {
-      return Promise.reject(
-        e instanceof Error ? e : new Error(`file system error ${JSON.stringify(e)}`),
-      );
+      return Promise.reject(fsError(e, what));
     }
   }
 }

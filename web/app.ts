@@ -11,6 +11,10 @@ const send = (msg: ToWorker, transfer: Transferable[] = []) => worker.postMessag
 let columns: ObsColumnInfo[] = [];
 /** Per epoch: supervised loss and validation accuracy, for the chart. */
 let history: { sup: number; acc: number }[] = [];
+/** File reads sent to the worker and not yet answered: the page is "ready" when none are. */
+let reading = 0;
+/** Training: the files stay as they are (no picking, no dropping) until it ends. */
+let busy = false;
 
 /** A small SVG chart of the supervised loss (blue) and validation accuracy (orange) so far. */
 function drawChart(): void {
@@ -114,7 +118,9 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       showColumns(m.columns);
     }
     $<HTMLButtonElement>("train").disabled = columns.length === 0;
-    setStatus("ready");
+    reading = Math.max(reading - 1, 0);
+    // The other of two dropped files may have failed: its error stays shown.
+    if (reading === 0 && $("status").textContent !== "error") setStatus("ready");
   } else if (m.type === "log") {
     log(m.text);
   } else if (m.type === "epoch") {
@@ -127,19 +133,21 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
   } else if (m.type === "done") {
     showResult(m.summary);
     setStatus("done");
+    setBusy(false);
     $<HTMLButtonElement>("train").disabled = false;
     $<HTMLButtonElement>("stop").disabled = true;
   } else {
     log(`error: ${m.message}\n`);
     setStatus("error");
+    reading = Math.max(reading - 1, 0);
+    setBusy(false);
     $<HTMLButtonElement>("train").disabled = columns.length === 0;
     $<HTMLButtonElement>("stop").disabled = true;
   }
 };
 
-/** Sends a picked file to the worker, refusing one larger than the browser can hold. */
-async function pick(role: FileRole, ev: Event): Promise<void> {
-  const file = (ev.target as HTMLInputElement).files?.[0];
+/** Sends a picked or dropped file to the worker, refusing one larger than the browser can hold. */
+async function pick(role: FileRole, file: File | undefined): Promise<void> {
   if (!file) return;
   // The file is held in memory (twice while h5wasm copies it in) plus the matrix it decodes to.
   const heap = (performance as { memory?: { jsHeapSizeLimit: number } }).memory?.jsHeapSizeLimit;
@@ -151,15 +159,67 @@ async function pick(role: FileRole, ev: Event): Promise<void> {
     );
     return;
   }
+  reading++;
   setStatus(`reading ${file.name}...`);
   const bytes = await file.arrayBuffer();
   send({ type: "file", role, name: file.name, bytes }, [bytes]);
 }
 
-$<HTMLInputElement>("file").onchange = (ev) => pick("reference", ev);
-$<HTMLInputElement>("queryfile").onchange = (ev) => pick("query", ev);
+$<HTMLInputElement>("file").onchange = (ev) =>
+  pick("reference", (ev.target as HTMLInputElement).files?.[0]);
+$<HTMLInputElement>("queryfile").onchange = (ev) =>
+  pick("query", (ev.target as HTMLInputElement).files?.[0]);
+
+/**
+ * Dropped files take the inputs' path: one file is the reference (the query when dropped on the
+ * query's line), two are the reference then the query.
+ */
+function dropped(ev: DragEvent): void {
+  const files = [...ev.dataTransfer?.files ?? []];
+  const onQuery = (ev.target as Element | null)?.closest("#querydrop") !== null;
+  if (files.length === 0) return;
+  if (files.length > 2 || files.some((f) => !/\.h5ad$/i.test(f.name))) {
+    setStatus(
+      `dropped ${files.map((f) => f.name).join(", ")}: drop one or two .h5ad files ` +
+        `(the annotated reference, then optionally a query)`,
+    );
+    return;
+  }
+  if (files.length === 1) pick(onQuery ? "query" : "reference", files[0]);
+  else {
+    pick("reference", files[0]);
+    pick("query", files[1]);
+  }
+}
+
+const zone = $("drop");
+zone.addEventListener("dragover", (ev) => {
+  ev.preventDefault();
+  if (ev.dataTransfer) ev.dataTransfer.dropEffect = busy ? "none" : "copy";
+  zone.classList.toggle("dragover", !busy);
+});
+zone.addEventListener("dragleave", (ev) => {
+  // Leaving for a child of the zone is not leaving the zone.
+  if (!zone.contains(ev.relatedTarget as Node | null)) zone.classList.remove("dragover");
+});
+zone.addEventListener("drop", (ev) => {
+  ev.preventDefault();
+  zone.classList.remove("dragover");
+  if (!busy) dropped(ev);
+});
+// A file dropped beside the zone would make the browser leave the page for the file.
+globalThis.addEventListener("dragover", (ev) => ev.preventDefault());
+globalThis.addEventListener("drop", (ev) => ev.preventDefault());
+
+/** While training, the files in the worker stay as they are: no picking, no dropping. */
+function setBusy(b: boolean): void {
+  busy = b;
+  $<HTMLInputElement>("file").disabled = b;
+  $<HTMLInputElement>("queryfile").disabled = b;
+}
 
 $("train").onclick = () => {
+  setBusy(true);
   $<HTMLButtonElement>("train").disabled = true;
   $<HTMLButtonElement>("stop").disabled = false;
   $("result").replaceChildren();
