@@ -47,11 +47,13 @@ export function csrFromDense(dense: ArrayLike<number>, nRows: number, nCols: num
   return m;
 }
 
-/** Dense row-major copy (tests and small matrices only). */
+/** Dense row-major copy, repeated columns added (tests and small matrices only). */
 export function csrToDense(m: Csr): Float32Array {
   const out = new Float32Array(m.nRows * m.nCols);
   for (let r = 0; r < m.nRows; r++) {
-    for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) out[r * m.nCols + m.indices[k]] = m.data[k];
+    for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) {
+      out[r * m.nCols + m.indices[k]] += m.data[k];
+    }
   }
   return out;
 }

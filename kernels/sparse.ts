@@ -7,6 +7,7 @@
  * place on the GPU (augmentation) are seen by both products.
  */
 import { cscView, type Csr, nnz as csrNnz } from "../data/csr.ts";
+import { defineKernel } from "../runtime/kernel.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
 
@@ -88,6 +89,52 @@ export function uploadCsr(
 export function releaseCsr(x: GpuCsr): void {
   for (const t of [x.indptr, x.indices, x.data]) t.release();
   if (x.csc) { for (const t of [x.csc.colptr, x.csc.rowOf, x.csc.posOf]) t.release(); }
+}
+
+const DENSIFY_WG = 64;
+const DENSIFY = defineKernel({
+  name: "densify",
+  workgroupSize: [DENSIFY_WG],
+  params: { rows: "u32", cols: "u32" },
+  buffers: {
+    indptr: { access: "read", type: "u32" },
+    indices: { access: "read", type: "u32" },
+    data: { access: "read", type: "f32" },
+    out: "rw",
+  },
+  // One invocation per row: its entries are added in order, so repeated columns add (as in the
+  // sparse products) without atomics.
+  code: `
+@compute @workgroup_size(WG_X) fn main(@builtin(global_invocation_id) gid: vec3<u32>,
+                                       @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * WG_X;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  for (var e = indptr[row]; e < indptr[row + 1u]; e++) {
+    out[base + indices[e]] += data[e];
+  }
+}`,
+});
+
+/**
+ * Records `out = X` as a dense row-major f32 [nRows, nCols] matrix (a new tensor unless `out`
+ * is given), for inputs dense enough that the dense product beats the sparse one. Repeated
+ * columns in a row add, as in `spmm`.
+ */
+export function densify(rt: Runtime, x: GpuCsr, out?: Tensor): Tensor {
+  if (out && (out.dtype !== "f32" || out.size !== x.nRows * x.nCols)) {
+    throw new ScnymError(`densify: out must be f32[${x.nRows}x${x.nCols}], got ${out.describe()}`);
+  }
+  const dense = out ?? rt.tensor([x.nRows, x.nCols], "f32", "densify");
+  rt.fill(dense, 0);
+  if (x.nRows === 0 || x.nnz === 0) return dense;
+  rt.dispatch(
+    DENSIFY,
+    { indptr: x.indptr, indices: x.indices, data: x.data, out: dense },
+    { rows: x.nRows, cols: x.nCols },
+    rt.groups1d(x.nRows, DENSIFY_WG),
+  );
+  return dense;
 }
 
 /** True when the columns of every row are strictly ascending (O(nnz), on the host). */

@@ -6,7 +6,7 @@ import type { Csr } from "../data/csr.ts";
 import { type CsrField, type GpuCsr, uploadCsr } from "../kernels/sparse.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 
-export { type GpuCsr, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
+export { densify, type GpuCsr, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
 
 /**
  * A CSR batch area on the GPU that keeps its buffers between steps (growing when a batch needs

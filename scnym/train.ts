@@ -18,7 +18,7 @@ import { buildHeader, Checkpoint, type HeaderFields, type RunProgress } from "./
 import type { Calibration } from "./calibration.ts";
 import { rampWeight, type ScnymConfig } from "./config.ts";
 import { fitCalibration } from "./fit_calibration.ts";
-import { TrainingStep } from "./step.ts";
+import { type InputLayout, TrainingStep } from "./step.ts";
 import { type EpochRecord, TRAINING_METRICS, type TrainingSet } from "./types.ts";
 import { Validation } from "./validation.ts";
 
@@ -41,6 +41,8 @@ export interface TrainOptions {
   onEpoch?: (record: EpochRecord) => void;
   /** Time every kernel of this epoch (0-based; needs timestamp queries) into `result.profile`. */
   profileEpoch?: number;
+  /** The input layer's product (default "auto", by the data's density; see `InputLayout`). */
+  inputLayout?: InputLayout;
 }
 
 /** What a cell was for in training (written as `obs/scNym_split` with the predictions). */
@@ -216,6 +218,7 @@ export async function train(data: TrainingSet, opts: TrainOptions): Promise<Trai
         targets: useSsl || useDan ? new TargetStream(prep.target, rng) : null,
         rng,
         metrics,
+        inputLayout: opts.inputLayout,
       }),
     );
     const validation = own(new Validation(rt, model, data.X, prep.classOf, metrics));

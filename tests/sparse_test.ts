@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { cscView, type Csr, csrToDense, emptyCsr } from "../data/csr.ts";
 import { matmul } from "../kernels/matmul.ts";
-import { hasSortedRows, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
+import { densify, hasSortedRows, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
 import { spmm, spmmRef, spmmTransposed, spmmTransposedRef } from "../kernels/spmm.ts";
 import { ScnymError } from "../util/errors.ts";
 import { Rng } from "../util/rng.ts";
@@ -150,7 +150,7 @@ Deno.test("spmm and spmmTransposed match the dense matmul path", gpuTest, async 
     const tol = { atol: 2 * t.atol, rtol: 2 * t.rtol };
     const x = uploadCsr(rt, m, { withCsc: true });
     const outs = rt.scope(() => {
-      const X = rt.upload(csrToDense(m), [rows, genes]);
+      const X = densify(rt, x);
       const W = rt.upload(w, [genes, N]);
       const DY = rt.upload(dy, [rows, N]);
       return [
@@ -164,6 +164,32 @@ Deno.test("spmm and spmmTransposed match the dense matmul path", gpuTest, async 
     assertClose(y, yDense, tol, `spmm vs dense ${label}`);
     assertClose(dw, dwDense, tol, `spmmT vs dense ${label}`);
     for (const o of outs) o.release();
+    releaseCsr(x);
+  }
+});
+
+Deno.test("densify writes the CSR matrix densely, repeated columns added", gpuTest, async () => {
+  // Exact: each dense element is 0, one stored value, or (repeated column) a sum the kernel adds
+  // in the same order as csrToDense, so the comparison is bitwise.
+  const rt = await testRuntime();
+  const rng = new Rng(11);
+  const cases = CASES.map(([rows, genes, , density, emptyEvery]) =>
+    randomCsr(rng, rows, genes, density, emptyEvery)
+  );
+  // Unsorted, with a repeated column in row 0 and an empty last row.
+  cases.push({
+    nRows: 3,
+    nCols: 5,
+    indptr: Uint32Array.from([0, 3, 5, 5]),
+    indices: Uint32Array.from([4, 1, 4, 0, 2]),
+    data: Float32Array.from([0.5, 2, 0.25, 1, 3]),
+  });
+  for (const m of cases) {
+    const x = uploadCsr(rt, m);
+    const dense = densify(rt, x);
+    const got = await rt.read(dense);
+    assert.deepEqual(got, csrToDense(m), `densify ${m.nRows}x${m.nCols}`);
+    dense.release();
     releaseCsr(x);
   }
 });

@@ -126,6 +126,64 @@ Deno.test("training is deterministic in its seed", gpuTest, async () => {
 });
 
 Deno.test(
+  "the dense and the sparse input layer train to the same weights (f32 rounding apart)",
+  gpuTest,
+  async () => {
+    // Two epochs of the default configuration from the same seed, once over the stored entries
+    // and once over densified batches: the products sum the same non-zero terms in different
+    // orders (~1e-7 relative per step; measured after training: <= 1.5e-6 relative). 2e-5
+    // leaves room for other CPUs, while one missing or wrong term would move the first layer's
+    // weights by ~1e-2.
+    const rt = await testRuntime();
+    // 700 genes: the dense product splits K in chunks of 512 (see kernels/matmul.ts), so its
+    // sums are ordered differently from the sparse ones (with fewer genes they are bit-equal).
+    const wide = simulate({ seed: 2, cellsPerDomain: [200, 200], genes: 700, types: 4 });
+    const data: TrainingSet = {
+      X: log1pCpm(wide.counts),
+      genes: wide.geneNames,
+      labels: wide.cellType,
+      isTarget: wide.domain.map((d) => d === "target"),
+      normalisation: "counts->log1p_cpm",
+    };
+    const run = async (inputLayout: "sparse" | "dense") => {
+      const res = await train(data, {
+        config: config("default", 2),
+        seed: 3,
+        rt,
+        progress: quiet,
+        inputLayout,
+      });
+      const tensors = await res.model.download();
+      res.model.destroy();
+      return { tensors, history: res.history };
+    };
+    const sparse = await run("sparse");
+    const dense = await run("dense");
+    let differs = false;
+    for (const [name, { data: a }] of sparse.tensors) {
+      const b = dense.tensors.get(name)!.data;
+      let scale = 0;
+      let diff = 0;
+      for (let i = 0; i < a.length; i++) {
+        scale = Math.max(scale, Math.abs(a[i]));
+        diff = Math.max(diff, Math.abs(a[i] - b[i]));
+      }
+      assert.ok(
+        diff <= 2e-5 * Math.max(scale, 1),
+        `${name}: max difference ${diff} (scale ${scale})`,
+      );
+      differs ||= diff > 0;
+    }
+    // Bit-equal results would mean both runs took the same path.
+    assert.ok(differs, "inputLayout was not honoured: dense and sparse runs are bit-identical");
+    const loss = (h: EpochRecord[]) => h.map((r) => r.valLoss);
+    for (const [i, l] of loss(sparse.history).entries()) {
+      assert.ok(Math.abs(l - loss(dense.history)[i]) <= 1e-4 * Math.abs(l), `epoch ${i} loss`);
+    }
+  },
+);
+
+Deno.test(
   "every named configuration trains, with MixMatch and the adversary as it says",
   gpuTest,
   async () => {
