@@ -4,6 +4,7 @@
  * timestamps, and reports per-step and per-epoch figures.
  *
  *   deno run -A bench/train_step.ts [--epochs 3] [--config default]
+ *                                    [--input-layout auto|sparse|sparse-bf16|dense]
  *
  * Results: a table on stdout and bench/results/train_step-<timestamp>.json, with kernel launches
  * (dispatches) per step, command submissions and readbacks per epoch, and the effective rate of
@@ -17,6 +18,7 @@ import { readH5ad } from "../io/h5ad_read.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { trainFromFiles } from "../scnym/api.ts";
 import { resolveConfig } from "../scnym/config.ts";
+import type { InputLayout } from "../scnym/step_input.ts";
 import { train, type TrainResult } from "../scnym/train.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
@@ -25,9 +27,11 @@ const { values: args } = parseArgs({
   options: {
     epochs: { type: "string", default: "3" },
     config: { type: "string", default: "default" },
+    "input-layout": { type: "string", default: "auto" },
   },
 });
 const epochs = Number(args.epochs);
+const inputLayout = args["input-layout"] as InputLayout;
 const profileEpoch = epochs - 1;
 const rt = await Runtime.create();
 if (!rt.canProfile) {
@@ -59,6 +63,7 @@ if (haveKang) {
     seed: 0,
     rt,
     profileEpoch,
+    inputLayout,
     onEpoch,
   }));
   nnzPerCell = perCell((await readH5ad(kang)).X);
@@ -73,7 +78,14 @@ if (haveKang) {
     labels: sim.cellType,
     isTarget: sim.domain.map((d) => d === "target"),
     normalisation: "counts->log1p_cpm",
-  }, { config: resolveConfig(args.config, overrides), seed: 0, rt, profileEpoch, onEpoch });
+  }, {
+    config: resolveConfig(args.config, overrides),
+    seed: 0,
+    rt,
+    profileEpoch,
+    onEpoch,
+    inputLayout,
+  });
 }
 
 const profile = result.profile ?? [];

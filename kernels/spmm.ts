@@ -27,6 +27,7 @@ import { defineKernel, type Kernel } from "../runtime/kernel.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
 import { expectNoAlias } from "./common.ts";
+import { type Bf16Matrix, unpackBf16Wgsl } from "./bf16.ts";
 import type { GpuCsr } from "./sparse.ts";
 
 // ------------------------------------------------------------------------- kernels
@@ -49,13 +50,65 @@ const lines = (n: number, f: (i: number) => string, sep = "\n"): string =>
   Array.from({ length: n }, (_, i) => f(i)).join(sep);
 
 /**
- * The WGSL both products share: an invocation owns row `row` of the output and column quads
- * `cq0 + q * WG_X` (q < QUADS), loops over entries `e` in [lo, hi), gets a (value, source row)
- * pair from `entry` and accumulates value * src[source row, quad], then stores with `epilogue`.
+ * How the dense operand (W, or dY) is read: `scalar` f32 (any N), `vec4` f32 (N % 4 == 0), or
+ * a `Bf16Matrix`, 8 values per vec4<u32> load (N % 8 == 0; see kernels/bf16.ts).
+ */
+type Layout = "scalar" | "vec4" | "bf16";
+
+/** The layout of the operand `src` (a bf16 matrix is read as vec4<u32>). */
+function layoutOf(src: Tensor | Bf16Matrix): Layout {
+  if ("packed" in src) return "bf16";
+  return src.cols % 4 === 0 ? "vec4" : "scalar";
+}
+const SUFFIX: Record<Layout, string> = { scalar: "_scalar", vec4: "", bf16: "_bf16" };
+const SRC_TYPE = (l: Layout) => (l === "scalar" ? "f32" : l === "vec4" ? "vec4<f32>" : "vec4<u32>");
+/** Type of `out` and `bias`: f32 when N % 4 != 0, vec4 otherwise. */
+const OUT_TYPE = (l: Layout) => (l === "scalar" ? "f32" : "vec4<f32>");
+
+/**
+ * Column quad of accumulator q. For f32 operands, quad q is `cq0 + q * WG_X` (neighbouring
+ * invocations read neighbouring vec4s); for bf16 operands, accumulators 2h and 2h+1 are the two
+ * quads of octet `oc0 + h * WG_X`, one vec4<u32> load.
+ */
+function quadOf(layout: Layout, q: number): string {
+  return layout === "scalar" || layout === "vec4"
+    ? `(cq0 + ${q}u * WG_X)`
+    : `(2u * (oc0 + ${q >> 1}u * WG_X) + ${q & 1}u)`;
+}
+
+/** The loads and multiply-adds of one stored entry with value `v` and source row `s`. */
+function entryBody(layout: Layout): string {
+  if (layout !== "scalar" && layout !== "vec4") {
+    // Clamped octets: the loads stay in bounds, the stores are skipped past the edge.
+    const half = unpackBf16Wgsl;
+    return lines(QUADS / 2, (h) =>
+      [
+        `    let u${h} = src[s * (p.N / 8u) + min(oc0 + ${h}u * WG_X, p.N / 8u - 1u)];`,
+        `    acc${2 * h} = fma(vv, vec4<f32>(${half(`u${h}.x`)}, ${half(`u${h}.y`)}), acc${
+          2 * h
+        });`,
+        `    acc${2 * h + 1} = fma(vv, vec4<f32>(${half(`u${h}.z`)}, ${half(`u${h}.w`)}), ` +
+        `acc${2 * h + 1});`,
+      ].join("\n"));
+  }
+  // Clamped column quads: the loads stay in bounds, the stores are skipped past the edge.
+  const src = (q: number) =>
+    layout === "vec4"
+      ? `src[s * (p.N / 4u) + min(${quadOf(layout, q)}, p.N / 4u - 1u)]`
+      : `vec4<f32>(${
+        lines(4, (r) => `src[s * p.N + min(${quadOf(layout, q)} * 4u + ${r}u, p.N - 1u)]`, ", ")
+      })`;
+  return lines(QUADS, (q) => `    acc${q} = fma(vv, ${src(q)}, acc${q});`);
+}
+
+/**
+ * The WGSL both products share: an invocation owns row `row` of the output and QUADS column
+ * quads (see `quadOf`), loops over entries `e` in [lo, hi), gets a (value, source row) pair from
+ * `entry` and accumulates value * src[source row, quad], then stores with `epilogue`.
  */
 function productKernel(spec: {
   name: string;
-  vec: boolean;
+  layout: Layout;
   buffers: Record<string, { access: "read" | "rw"; type: string }>;
   range: string;
   entry: string;
@@ -63,21 +116,14 @@ function productKernel(spec: {
   params?: Record<string, "u32">;
   helpers?: string;
 }): Kernel {
-  const { vec } = spec;
-  // Clamped column quads: the loads stay in bounds, the stores are skipped past the edge.
-  const src = (q: number) =>
-    vec
-      ? `src[s * (p.N / 4u) + min(cq0 + ${q}u * WG_X, p.N / 4u - 1u)]`
-      : `vec4<f32>(${
-        lines(4, (r) => `src[s * p.N + min((cq0 + ${q}u * WG_X) * 4u + ${r}u, p.N - 1u)]`, ", ")
-      })`;
+  const { layout } = spec;
   const stores = lines(QUADS, (q) => {
-    if (vec) {
-      return `if (cq0 + ${q}u * WG_X < p.N / 4u) { ${spec.epilogue(q, null)} }`;
+    if (layout !== "scalar") {
+      return `if (${quadOf(layout, q)} < p.N / 4u) { ${spec.epilogue(q, null)} }`;
     }
     return lines(
       4,
-      (r) => `if ((cq0 + ${q}u * WG_X) * 4u + ${r}u < p.N) { ${spec.epilogue(q, r)} }`,
+      (r) => `if (${quadOf(layout, q)} * 4u + ${r}u < p.N) { ${spec.epilogue(q, r)} }`,
     );
   });
   const code = `${spec.helpers ?? ""}
@@ -87,11 +133,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let row = wid.x * WG_Y + lid.y;
   if (row >= p.rows) { return; }
   let cq0 = wid.y * WG_X * ${QUADS}u + lid.x;
+  let oc0 = wid.y * WG_X * ${QUADS / 2}u + lid.x;
 ${lines(QUADS, (q) => `  var acc${q} = vec4<f32>(0.0);`)}
   ${spec.range}
   for (var e = lo; e < hi; e++) {
     ${spec.entry}
-${lines(QUADS, (q) => `    acc${q} = fma(vec4<f32>(v), ${src(q)}, acc${q});`)}
+    let vv = vec4<f32>(v);
+${entryBody(layout)}
   }
 ${stores}
 }`;
@@ -104,14 +152,13 @@ ${stores}
   });
 }
 
-const f32Type = (vec: boolean) => (vec ? "vec4<f32>" : "f32");
 const U32_READ = { access: "read", type: "u32" } as const;
 
-/** Output element index and value expressions for quad q (and component r when scalar). */
-function outIndex(q: number, r: number | null): string {
+/** Output element index for quad q (and component r when scalar). */
+function outIndex(layout: Layout, q: number, r: number | null): string {
   return r === null
-    ? `row * (p.N / 4u) + cq0 + ${q}u * WG_X`
-    : `row * p.N + (cq0 + ${q}u * WG_X) * 4u + ${r}u`;
+    ? `row * (p.N / 4u) + ${quadOf(layout, q)}`
+    : `row * p.N + ${quadOf(layout, q)} * 4u + ${r}u`;
 }
 const accOf = (q: number, r: number | null) => (r === null ? `acc${q}` : `acc${q}[${r}]`);
 
@@ -128,29 +175,29 @@ type SpmmMode = "write" | "bias" | "acc";
  * row's entries there are found by binary search over its ascending columns (skipped for the
  * full range, so an unblocked pass needs no ordering and keeps its summation order).
  */
-function spmmKernel(vec: boolean, mode: SpmmMode): Kernel {
-  const key = `${vec}${mode}`;
+function spmmKernel(layout: Layout, mode: SpmmMode): Kernel {
+  const key = `${layout}${mode}`;
   let k = spmmKernels.get(key);
   if (k) return k;
   const buffers: Record<string, { access: "read" | "rw"; type: string }> = {
     indptr: U32_READ,
     indices: U32_READ,
     data: { access: "read", type: "f32" },
-    src: { access: "read", type: f32Type(vec) },
-    out: { access: "rw", type: f32Type(vec) },
+    src: { access: "read", type: SRC_TYPE(layout) },
+    out: { access: "rw", type: OUT_TYPE(layout) },
   };
-  if (mode === "bias") buffers.bias = { access: "read", type: f32Type(vec) };
+  if (mode === "bias") buffers.bias = { access: "read", type: OUT_TYPE(layout) };
   const tail = (q: number, r: number | null) =>
     mode === "write"
       ? ""
       : mode === "acc"
-      ? ` + out[${outIndex(q, r)}]`
+      ? ` + out[${outIndex(layout, q, r)}]`
       : r === null
-      ? ` + bias[cq0 + ${q}u * WG_X]`
-      : ` + bias[(cq0 + ${q}u * WG_X) * 4u + ${r}u]`;
+      ? ` + bias[${quadOf(layout, q)}]`
+      : ` + bias[${quadOf(layout, q)} * 4u + ${r}u]`;
   k = productKernel({
-    name: `spmm${vec ? "" : "_scalar"}${mode === "write" ? "" : `_${mode}`}`,
-    vec,
+    name: `spmm${SUFFIX[layout]}${mode === "write" ? "" : `_${mode}`}`,
+    layout,
     buffers,
     params: { g0: "u32", g1: "u32", G: "u32" },
     helpers: `
@@ -168,7 +215,7 @@ fn lower_bound(a: u32, b: u32, g: u32) -> u32 {
   if (p.g0 > 0u) { lo = lower_bound(lo, hi, p.g0); }
   if (p.g1 < p.G) { hi = lower_bound(lo, hi, p.g1); }`,
     entry: "let v = data[e]; let s = indices[e];",
-    epilogue: (q, r) => `out[${outIndex(q, r)}] = ${accOf(q, r)}${tail(q, r)};`,
+    epilogue: (q, r) => `out[${outIndex(layout, q, r)}] = ${accOf(q, r)}${tail(q, r)};`,
   });
   spmmKernels.set(key, k);
   return k;
@@ -176,25 +223,25 @@ fn lower_bound(a: u32, b: u32, g: u32) -> u32 {
 
 const spmmTKernels = new Map<string, Kernel>();
 
-function spmmTKernel(vec: boolean, accumulate: boolean): Kernel {
-  const key = `${vec}${accumulate}`;
+function spmmTKernel(layout: Layout, accumulate: boolean): Kernel {
+  const key = `${layout}${accumulate}`;
   let k = spmmTKernels.get(key);
   if (k) return k;
   k = productKernel({
-    name: `spmm_t${vec ? "" : "_scalar"}${accumulate ? "_acc" : ""}`,
-    vec,
+    name: `spmm_t${SUFFIX[layout]}${accumulate ? "_acc" : ""}`,
+    layout,
     buffers: {
       colptr: U32_READ,
       rowOf: U32_READ,
       posOf: U32_READ,
       data: { access: "read", type: "f32" },
-      src: { access: "read", type: f32Type(vec) },
-      out: { access: "rw", type: f32Type(vec) },
+      src: { access: "read", type: SRC_TYPE(layout) },
+      out: { access: "rw", type: OUT_TYPE(layout) },
     },
     range: "let lo = colptr[row]; let hi = colptr[row + 1u];",
     entry: "let v = data[posOf[e]]; let s = rowOf[e];",
     epilogue: (q, r) => {
-      const idx = outIndex(q, r);
+      const idx = outIndex(layout, q, r);
       return `out[${idx}] = ${accOf(q, r)}${accumulate ? ` + out[${idx}]` : ""};`;
     },
   });
@@ -213,6 +260,22 @@ function groupsFor(rt: Runtime, op: string, rows: number, n: number): number[] {
     );
   }
   return groups;
+}
+
+/**
+ * The dense operand's column count, checked: f32 [rows, N], or a bf16 matrix of that shape
+ * (N % 8 == 0, see kernels/bf16.ts).
+ */
+function checkOperand(op: string, name: string, src: Tensor | Bf16Matrix, rows: number): number {
+  if (!("packed" in src)) return checkDense(op, name, src, rows);
+  const words = src.rows * src.cols / 2;
+  if (src.rows !== rows || src.cols % 8 !== 0 || src.cols === 0 || src.packed.size < words) {
+    throw new ScnymError(
+      `${op}: ${name} (bf16) must be [${rows}xN] with N % 8 == 0, got [${src.rows}x` +
+        `${src.cols}] in ${src.packed.describe()}`,
+    );
+  }
+  return src.cols;
 }
 
 function checkDense(op: string, name: string, t: Tensor, rows: number, cols?: number): number {
@@ -243,29 +306,31 @@ function geneBlock(G: number, N: number): number {
 
 /**
  * Records `out = X W (+ bias broadcast over rows)` for X in CSR [nRows, nCols] and W dense
- * [nCols, N]; returns out [nRows, N]. Rows without entries get the bias (or 0).
+ * [nCols, N] (f32, or its bf16 copy from `packBf16`); returns out [nRows, N]. Rows without
+ * entries get the bias (or 0).
  */
 export function spmm(
   rt: Runtime,
   x: GpuCsr,
-  w: Tensor,
+  w: Tensor | Bf16Matrix,
   opts: { bias?: Tensor; out?: Tensor } = {},
 ): Tensor {
-  const N = checkDense("spmm", "w", w, x.nCols);
+  const N = checkOperand("spmm", "w", w, x.nCols);
+  const src = "packed" in w ? w.packed : w;
   if (opts.bias && (opts.bias.size !== N || opts.bias.dtype !== "f32")) {
     throw new ScnymError(`spmm: bias must be f32 with ${N} values, got ${opts.bias.describe()}`);
   }
   if (opts.out) checkDense("spmm", "out", opts.out, x.nRows, N);
-  if (opts.out) expectNoAlias("spmm", { out: opts.out }, [w, opts.bias, x.data]);
+  if (opts.out) expectNoAlias("spmm", { out: opts.out }, [src, opts.bias, x.data]);
   const groups = groupsFor(rt, "spmm", x.nRows, N);
   const out = opts.out ?? rt.tensor([x.nRows, N], "f32", "spmm");
   if (x.nRows === 0) return out;
-  const vec = N % 4 === 0;
+  const layout = layoutOf(w);
   const buffers: Record<string, Tensor> = {
     indptr: x.indptr,
     indices: x.indices,
     data: x.data,
-    src: w,
+    src,
     out,
   };
   if (opts.bias) buffers.bias = opts.bias;
@@ -274,43 +339,44 @@ export function spmm(
   for (let g0 = 0; g0 < Math.max(G, 1); g0 += block) {
     const mode: SpmmMode = g0 > 0 ? "acc" : opts.bias ? "bias" : "write";
     const g1 = Math.min(G, g0 + block);
-    rt.dispatch(spmmKernel(vec, mode), buffers, { rows: x.nRows, N, g0, g1, G }, groups);
+    rt.dispatch(spmmKernel(layout, mode), buffers, { rows: x.nRows, N, g0, g1, G }, groups);
   }
   return out;
 }
 
 /**
  * Records `out = X^T dY` (`out += X^T dY` with accumulate) for X in CSR [nRows, nCols] with its
- * CSC view and dY dense [nRows, N]; returns out [nCols, N]. Every element of out is written
- * (genes without entries get 0, or keep their value when accumulating).
+ * CSC view and dY dense [nRows, N] (f32, or its bf16 copy from `packBf16`); returns out
+ * [nCols, N]. Every element of out is written (genes without entries get 0, or keep their value
+ * when accumulating).
  */
 export function spmmTransposed(
   rt: Runtime,
   x: GpuCsr,
-  dy: Tensor,
+  dy: Tensor | Bf16Matrix,
   opts: { out?: Tensor; accumulate?: boolean } = {},
 ): Tensor {
   if (!x.csc) {
     throw new ScnymError("spmmTransposed: the CSR matrix was uploaded without its CSC view");
   }
-  const N = checkDense("spmmTransposed", "dy", dy, x.nRows);
+  const N = checkOperand("spmmTransposed", "dy", dy, x.nRows);
+  const src = "packed" in dy ? dy.packed : dy;
   if (opts.accumulate && !opts.out) {
     throw new ScnymError("spmmTransposed: accumulate needs an `out` tensor");
   }
   if (opts.out) checkDense("spmmTransposed", "out", opts.out, x.nCols, N);
-  if (opts.out) expectNoAlias("spmmTransposed", { out: opts.out }, [dy, x.data]);
+  if (opts.out) expectNoAlias("spmmTransposed", { out: opts.out }, [src, x.data]);
   const groups = groupsFor(rt, "spmmTransposed", x.nCols, N);
   const out = opts.out ?? rt.tensor([x.nCols, N], "f32", "spmmTransposed");
   if (x.nCols === 0) return out;
-  const vec = N % 4 === 0;
   rt.dispatch(
-    spmmTKernel(vec, opts.accumulate ?? false),
+    spmmTKernel(layoutOf(dy), opts.accumulate ?? false),
     {
       colptr: x.csc.colptr,
       rowOf: x.csc.rowOf,
       posOf: x.csc.posOf,
       data: x.data,
-      src: dy,
+      src,
       out,
     },
     { rows: x.nCols, N },

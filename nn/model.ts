@@ -20,6 +20,7 @@ import { ScnymError } from "../util/errors.ts";
 import {
   batchNorm,
   type BatchNormLayer,
+  type Bf16Operands,
   dropoutRelu,
   gradReverse,
   linear,
@@ -189,10 +190,13 @@ export class ScnymModel {
     for (const [name, t] of this.namedTensors()) this.rt.copy(theirs.get(name)!, t);
   }
 
-  /** The first Linear on a sparse batch (or, for input gradients, on a dense input `Var`). */
-  inputLayer(t: Tape, x: GpuCsr | Var, input?: Var): Var {
+  /**
+   * The first Linear on a sparse batch (or on a dense `Var`). `opts` go to `sparseLinear`: an
+   * input whose gradient to compute, rooms for bf16 operands.
+   */
+  inputLayer(t: Tape, x: GpuCsr | Var, opts: { input?: Var; bf16?: Bf16Operands } = {}): Var {
     const l = this.hiddenLayers[0];
-    if ("nnz" in x) return sparseLinear(t, x, l.W, l.b, input);
+    if ("nnz" in x) return sparseLinear(t, x, l.W, l.b, opts);
     return linear(t, x, l.W, l.b);
   }
 

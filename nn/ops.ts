@@ -20,6 +20,7 @@ import {
 import { matmul } from "../kernels/matmul.ts";
 import { type MixPlan, mixRows, mixRowsBackward } from "../kernels/mixup.ts";
 import { sumCols } from "../kernels/reduce.ts";
+import { packBf16 } from "../kernels/bf16.ts";
 import type { GpuCsr } from "../kernels/sparse.ts";
 import { spmm, spmmTransposed } from "../kernels/spmm.ts";
 import type { Tensor } from "../runtime/runtime.ts";
@@ -44,22 +45,36 @@ export function linear(t: Tape, x: Var, W: Param, b: Param): Var {
 }
 
 /**
+ * Where `sparseLinear` keeps the bf16 copies its sparse products read instead of the f32
+ * operands (kernels/bf16.ts): W for the forward product, dY for the weight gradient. u32
+ * tensors of at least W.size / 2 and dY.size / 2 elements, kept between steps.
+ */
+export interface Bf16Operands {
+  w: Tensor;
+  dy: Tensor;
+}
+
+/**
  * y = X W + b for a sparse CSR input X (the gene-expression layer). With `input`, X's dense
- * gradient dX = dY W^T is also computed into `input.grad` (saliency); X itself is data.
+ * gradient dX = dY W^T is also computed into `input.grad` (saliency); X itself is data. With
+ * `bf16`, the sparse products read W and dY rounded to bf16 (see `Bf16Operands`).
  */
 export function sparseLinear(
   t: Tape,
   x: GpuCsr,
   W: Param,
   b: Param,
-  input?: Var,
+  opts: { input?: Var; bf16?: Bf16Operands } = {},
 ): Var {
-  const y = new Var(spmm(t.rt, x, W.value, { bias: b.value }), t.needsGrad(W, b, input));
+  const { input, bf16 } = opts;
+  const w = bf16 ? packBf16(t.rt, W.value, bf16.w) : W.value;
+  const y = new Var(spmm(t.rt, x, w, { bias: b.value }), t.needsGrad(W, b, input));
   if (y.requiresGrad) {
     t.record(() => {
       const dy = y.grad!;
       if (t.paramGrads) {
-        spmmTransposed(t.rt, x, dy, { out: W.grad, accumulate: true });
+        const src = bf16 ? packBf16(t.rt, dy, bf16.dy) : dy;
+        spmmTransposed(t.rt, x, src, { out: W.grad, accumulate: true });
         sumCols(t.rt, dy, { out: b.grad, accumulate: true });
       }
       if (input) {

@@ -28,7 +28,7 @@ import { train, type TrainOptions, type TrainResult } from "./train.ts";
 
 /** Options of `trainFromFiles`. */
 export interface TrainFromFilesOptions
-  extends TrainingInputs, Pick<TrainOptions, "onEpoch" | "profileEpoch"> {
+  extends TrainingInputs, Pick<TrainOptions, "onEpoch" | "profileEpoch" | "inputLayout"> {
   /**
    * `auto` (the default): the label-free guard trains `default`, `no_dan` and `no_ssl` and keeps
    * one (scnym/guard.ts); or the name of a configuration, or a resolved one, which is trained as
@@ -82,6 +82,7 @@ export async function trainFromFiles(opts: TrainFromFilesOptions): Promise<Train
     signal: opts.signal,
     onEpoch: opts.onEpoch,
     profileEpoch: opts.profileEpoch,
+    inputLayout: opts.inputLayout,
   };
   if (configs) {
     const { result, guard } = await trainGuarded(loaded.set, { ...common, configs });

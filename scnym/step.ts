@@ -14,9 +14,8 @@
  *  7. backward through the tape, Adadelta on every parameter.
  * Losses add into the run's metrics buffer (read once per epoch).
  */
-import { type Csr, nnz, selectRows } from "../data/csr.ts";
+import { type Csr, selectRows } from "../data/csr.ts";
 import { Adadelta } from "../nn/adadelta.ts";
-import { CsrUploadArea, densify } from "../nn/gpu_csr.ts";
 import {
   adversaryLoss,
   consistencyLoss,
@@ -32,6 +31,7 @@ import type { Rng } from "../util/rng.ts";
 import type { TargetStream } from "./batches.ts";
 import type { ScnymConfig } from "./config.ts";
 import { RandomStreams, type StreamBlock } from "./random_streams.ts";
+import { type InputLayout, StepInput } from "./step_input.ts";
 import type { TrainingMetrics } from "./types.ts";
 
 /** What the steps of a run share. */
@@ -52,40 +52,18 @@ export interface StepSetup {
   /** The run's generator (MixUp orders). */
   rng: Rng;
   metrics: TrainingMetrics;
-  /** How the input layer reads a batch (default "auto": by X's density, `prefersDenseInput`). */
+  /** How the input layer reads a batch (default "auto"; see scnym/step_input.ts). */
   inputLayout?: InputLayout;
-}
-
-/**
- * The input layer's product: over the stored entries ("sparse"), over a densified batch
- * ("dense"), or chosen by X's stored fraction ("auto"). Results agree to f32 rounding.
- */
-export type InputLayout = "auto" | "sparse" | "dense";
-
-/**
- * Stored fraction of X above which the input layer multiplies a densified batch with the tiled
- * dense kernel instead of walking the stored entries. A stored entry costs the sparse kernel one
- * loaded W value per multiply-add, the tiled kernel reuses each loaded value many times; on
- * llvmpipe a stored entry costs ~5-8 dense elements (`deno task bench`: Kang's 1,300 top genes,
- * 32% stored, run 1.7x faster through the dense product; Kang's 13,215 genes, 5%, 2.5x slower).
- */
-export const DENSE_INPUT_DENSITY = 0.15;
-
-/** True when X's stored fraction makes the dense input product the faster one. */
-export function prefersDenseInput(X: Csr): boolean {
-  return nnz(X) > DENSE_INPUT_DENSITY * X.nRows * X.nCols;
 }
 
 /** Records training steps: owns the optimizer and the step's persistent upload buffers. */
 export class TrainingStep {
   readonly #optimizer: Adadelta;
-  readonly #area: CsrUploadArea;
+  readonly #input: StepInput;
   readonly #labels: Tensor;
   readonly #domains: Tensor;
   readonly #order: Tensor;
   readonly #streams: RandomStreams;
-  /** The input layer runs on a densified batch (see `prefersDenseInput`). */
-  readonly #dense: boolean;
   #step = 0;
 
   constructor(readonly rt: Runtime, readonly model: ScnymModel, readonly s: StepSetup) {
@@ -96,11 +74,8 @@ export class TrainingStep {
       eps: t.eps,
       weightDecay: t.weightDecay,
     });
-    const layout = s.inputLayout ?? "auto";
-    this.#dense = layout === "auto" ? prefersDenseInput(s.X) : layout === "dense";
-    // The dense weight gradient reads the densified batch: no CSC view to build and upload.
-    this.#area = new CsrUploadArea(rt, !this.#dense);
     const maxPool = 2 * s.batchSize;
+    this.#input = new StepInput(rt, model, s.X, s.inputLayout ?? "auto", maxPool);
     this.#labels = rt.tensor([s.batchSize], "u32", "labels").keep();
     this.#domains = rt.tensor([maxPool], "u32", "domains").keep();
     this.#order = rt.tensor([maxPool], "u32", "mixup order").keep();
@@ -117,7 +92,7 @@ export class TrainingStep {
     // Pool order: [U ; X] with MixMatch (the teacher reads the U prefix), else [X ; U].
     const poolCells = s.useSsl ? [...uCells, ...xCells] : [...xCells, ...uCells];
     const xStart = s.useSsl ? nU : 0;
-    const batch = this.#area.upload(selectRows(s.X, poolCells));
+    const batch = this.#input.upload(selectRows(s.X, poolCells));
     rt.write(this.#labels, Uint32Array.from(xCells, (i) => s.classOf[i]), "labels", 0);
     if (s.useDan) {
       rt.write(this.#domains, Uint32Array.from(poolCells, (i) => s.domainOf[i]), "domains", 0);
@@ -134,7 +109,7 @@ export class TrainingStep {
         seed: s.seed,
         stream: stream("augment"),
       });
-      const h1 = model.inputLayer(tape, this.#dense ? new Var(densify(rt, batch), false) : batch);
+      const h1 = this.#input.forward(tape, model, batch);
       const eligibleMean = s.useSsl
         ? this.#mixMatch(tape, h1, labels, nU, lambdaSsl, stream)
         : this.#supervised(tape, h1, labels, stream);
@@ -215,7 +190,7 @@ export class TrainingStep {
   /** Frees the optimizer state and the step's buffers. */
   release(): void {
     this.#optimizer.destroy();
-    this.#area.release();
+    this.#input.release();
     for (const t of [this.#labels, this.#domains, this.#order]) t.release();
   }
 }

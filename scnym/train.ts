@@ -18,7 +18,8 @@ import { buildHeader, Checkpoint, type HeaderFields, type RunProgress } from "./
 import type { Calibration } from "./calibration.ts";
 import { rampWeight, type ScnymConfig } from "./config.ts";
 import { fitCalibration } from "./fit_calibration.ts";
-import { type InputLayout, TrainingStep } from "./step.ts";
+import { TrainingStep } from "./step.ts";
+import type { InputLayout } from "./step_input.ts";
 import { type EpochRecord, TRAINING_METRICS, type TrainingSet } from "./types.ts";
 import { Validation } from "./validation.ts";
 

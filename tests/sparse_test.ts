@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { cscView, type Csr, csrToDense, emptyCsr } from "../data/csr.ts";
 import { matmul } from "../kernels/matmul.ts";
+import { packBf16, roundBf16 } from "../kernels/bf16.ts";
 import { densify, hasSortedRows, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
 import { spmm, spmmRef, spmmTransposed, spmmTransposedRef } from "../kernels/spmm.ts";
 import { ScnymError } from "../util/errors.ts";
@@ -64,6 +65,7 @@ const CASES: [number, number, number, number, number][] = [
   [64, 2000, 256, 0.05, 3],
   [40, 1000, 130, 0.01, 0],
   [33, 500, 64, 0, 0],
+  [70, 700, 64, 0.2, 5],
   [256, 20_000, 256, 0.05, 7],
   [9, 13, 1, 0.5, 2],
   // Five gene blocks of exactly 1,024 genes each (N = 256, f32 W: 1 MB per block).
@@ -131,6 +133,61 @@ Deno.test("spmm and spmmTransposed match the float64 references", gpuTest, async
       `spmmT accumulate ${label}`,
     );
     for (const t of [y, yb, dw, dwAcc]) t.release();
+    releaseCsr(x);
+  }
+});
+
+Deno.test("packBf16 rounds as roundBf16 does, bit for bit", gpuTest, async () => {
+  const rt = await testRuntime();
+  const rng = new Rng(12);
+  // Values over many decades, exact ties (round to even, both ways), f32's extremes.
+  const special = [0, -0, 1, -1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8), 3e38, 1e-38, 1e-44];
+  const values = Float32Array.from(
+    { length: 40 * 16 },
+    (_, i) => i < special.length ? special[i] : randn(rng, 1)[0] * 10 ** (rng.uniform() * 12 - 9),
+  );
+  const src = rt.upload(values, [40, 16]);
+  const h = packBf16(rt, src);
+  const words = await h.packed.read() as Uint32Array;
+  const got = new Float32Array(
+    Uint32Array.from(
+      { length: 2 * words.length },
+      (_, i) => i % 2 === 0 ? words[i >> 1] << 16 : words[i >> 1] & 0xffff0000,
+    ).buffer,
+  );
+  assert.deepEqual(got, Float32Array.from(values, roundBf16));
+  // Ties go to even: 1 + 2^-8 rounds down to 1, 1 + 3 * 2^-8 up to 1 + 2^-6.
+  assert.equal(roundBf16(1 + 2 ** -8), 1);
+  assert.equal(roundBf16(1 + 3 * 2 ** -8), 1 + 2 ** -6);
+  src.release();
+  h.packed.release();
+});
+
+Deno.test("spmm and spmmTransposed read bf16 operands as the references do", gpuTest, async () => {
+  // With the operand rounded on the host exactly as the kernel rounds it, only the f32 sums
+  // differ from the float64 references: the same tolerance as with f32 operands. (Unrounded, the
+  // operands would differ by up to 2^-9 relative, far outside it.)
+  const rt = await testRuntime();
+  const rng = new Rng(13);
+  for (const [rows, genes, N, density, emptyEvery] of CASES.filter(([, , n]) => n % 8 === 0)) {
+    const m = randomCsr(rng, rows, genes, density, emptyEvery);
+    const w = randn(rng, genes * N);
+    const bias = randn(rng, N);
+    // Gradient-sized values: bf16 keeps f32's exponent, so nothing underflows.
+    const dy = randn(rng, rows * N).map((v) => v * 1e-7);
+    const label = `${rows}x${genes} density ${density} N=${N}`;
+    const tol = sumTolerance(longest(m));
+    const x = uploadCsr(rt, m, { withCsc: true });
+    const [y, dw] = rt.scope(() => {
+      const W = packBf16(rt, rt.upload(w, [genes, N]));
+      const DY = packBf16(rt, rt.upload(dy, [rows, N]));
+      return [spmm(rt, x, W, { bias: rt.upload(bias) }), spmmTransposed(rt, x, DY)];
+    });
+    assertClose(await y.read(), spmmRef(m, w.map(roundBf16), N, bias), tol, `spmm ${label}`);
+    const dwTol = { atol: tol.atol * 1e-7, rtol: tol.rtol };
+    const dwRef = spmmTransposedRef(m, dy.map(roundBf16), N);
+    assertClose(await dw.read(), dwRef, dwTol, `spmmT ${label}`);
+    for (const t of [y, dw]) t.release();
     releaseCsr(x);
   }
 });

@@ -1,0 +1,94 @@
+/**
+ * How a training step feeds its batch to the input layer, the widest product of the step:
+ * over the stored entries in f32 ("sparse"), the same with W and dY read as bf16
+ * ("sparse-bf16", see kernels/bf16.ts), or over a densified batch ("dense"). "auto" picks by the
+ * data's stored fraction and the adapter.
+ */
+import { type Csr, nnz } from "../data/csr.ts";
+import { CsrUploadArea, densify, type GpuCsr } from "../nn/gpu_csr.ts";
+import type { ScnymModel } from "../nn/model.ts";
+import type { Bf16Operands } from "../nn/ops.ts";
+import { type Tape, Var } from "../nn/tape.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+
+/** The input layer's product (see the module comment). */
+export type InputLayout = "auto" | "sparse" | "sparse-bf16" | "dense";
+
+/**
+ * Stored fraction of X above which the input layer multiplies a densified batch with the tiled
+ * dense kernel instead of walking the stored entries. A stored entry costs the sparse kernel one
+ * loaded W value per multiply-add, the tiled kernel reuses each loaded value many times; on
+ * llvmpipe a stored entry costs ~5-8 dense elements (`deno task bench`: Kang's 1,300 top genes,
+ * 32% stored, run 1.7x faster through the dense product; Kang's 13,215 genes, 5%, 2.5x slower).
+ * Below 512 genes with ascending columns both products add the same terms in the same order.
+ */
+export const DENSE_INPUT_DENSITY = 0.15;
+
+/** True when X's stored fraction makes the dense input product the faster one. */
+export function prefersDenseInput(X: Csr): boolean {
+  return nnz(X) > DENSE_INPUT_DENSITY * X.nRows * X.nCols;
+}
+
+/**
+ * "auto" made concrete: dense above `DENSE_INPUT_DENSITY`; below it, bf16 operands on software
+ * adapters, where every loaded component costs a scalar load per SIMD lane and bf16 reads half
+ * the components (Kang on llvmpipe, `deno run -A bench/train_step.ts --input-layout ...`: the
+ * forward product 1.7x, the weight gradient 1.5x faster, packing W1 each step included ~1.2x
+ * per step), f32 on GPUs, where loads are cheap.
+ */
+export function resolveInputLayout(
+  layout: InputLayout,
+  X: Csr,
+  rt: Runtime,
+  hidden: number,
+): Exclude<InputLayout, "auto"> {
+  if (layout !== "auto") return layout;
+  if (prefersDenseInput(X)) return "dense";
+  return rt.gpu.isFallback && hidden % 8 === 0 ? "sparse-bf16" : "sparse";
+}
+
+/** A step's input: the batch upload area and the input layer in the chosen layout. */
+export class StepInput {
+  readonly layout: Exclude<InputLayout, "auto">;
+  readonly #area: CsrUploadArea;
+  readonly #bf16: Bf16Operands | null = null;
+
+  /** `maxRows`: the most rows a batch has (the bf16 dY room is sized for it). */
+  constructor(
+    readonly rt: Runtime,
+    model: ScnymModel,
+    X: Csr,
+    layout: InputLayout,
+    maxRows: number,
+  ) {
+    const hidden = model.shape.hidden;
+    this.layout = resolveInputLayout(layout, X, rt, hidden);
+    // The dense weight gradient reads the densified batch: no CSC view to build and upload.
+    this.#area = new CsrUploadArea(rt, this.layout !== "dense");
+    if (this.layout === "sparse-bf16") {
+      this.#bf16 = {
+        w: rt.tensor([Math.ceil(X.nCols * hidden / 2)], "u32", "bf16 W1").keep(),
+        dy: rt.tensor([Math.ceil(maxRows * hidden / 2)], "u32", "bf16 dY").keep(),
+      };
+    }
+  }
+
+  /** Uploads the batch's rows (valid until the next upload). */
+  upload(rows: Csr): GpuCsr {
+    return this.#area.upload(rows);
+  }
+
+  /** The first Linear on `batch`, recorded on `tape`. */
+  forward(tape: Tape, model: ScnymModel, batch: GpuCsr): Var {
+    if (this.layout === "dense") {
+      return model.inputLayer(tape, new Var(densify(this.rt, batch), false));
+    }
+    return model.inputLayer(tape, batch, { bf16: this.#bf16 ?? undefined });
+  }
+
+  /** Frees the upload area and the bf16 rooms. */
+  release(): void {
+    this.#area.release();
+    if (this.#bf16) { for (const t of [this.#bf16.w, this.#bf16.dy]) t.release(); }
+  }
+}
