@@ -27,6 +27,19 @@ export function unpackBf16Wgsl(u: string): string {
   return `vec2<f32>(bitcast<f32>(${u} << 16u), bitcast<f32>(${u} & 0xffff0000u))`;
 }
 
+/**
+ * WGSL: `bf16(x)`, x rounded to nearest even bf16 (the upper 16 bits; inf stays inf), and
+ * `bf16_pair(v)`, v.x in the low and v.y in the high half of a u32.
+ */
+export const BF16_WGSL = `
+fn bf16(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
+}
+fn bf16_pair(v: vec2<f32>) -> u32 {
+  return bf16(v.x) | (bf16(v.y) << 16u);
+}`;
+
 /** Octets (8 values, one vec4<u32>) per pack invocation: amortises the invocation overhead. */
 const PACK_OCTETS = 8;
 
@@ -38,22 +51,14 @@ const PACK = defineKernel({
     src: { access: "read", type: "vec4<f32>" },
     out: { access: "rw", type: "vec4<u32>" },
   },
-  code: `
-/** Round to nearest even bf16 (upper 16 bits); inf stays inf. */
-fn bf16(x: f32) -> u32 {
-  let b = bitcast<u32>(x);
-  return (b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u;
-}
-fn pair(v: vec2<f32>) -> u32 {
-  return bf16(v.x) | (bf16(v.y) << 16u);
-}
+  code: `${BF16_WGSL}
 @compute @workgroup_size(WG_X)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let first = flat_id(gid, nwg) * ${PACK_OCTETS}u;
   for (var o = first; o < min(first + ${PACK_OCTETS}u, p.octets); o++) {
     let a = src[2u * o];
     let b = src[2u * o + 1u];
-    out[o] = vec4<u32>(pair(a.xy), pair(a.zw), pair(b.xy), pair(b.zw));
+    out[o] = vec4<u32>(bf16_pair(a.xy), bf16_pair(a.zw), bf16_pair(b.xy), bf16_pair(b.zw));
   }
 }`,
 });

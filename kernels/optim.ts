@@ -10,6 +10,7 @@
  */
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
+import { BF16_WGSL } from "./bf16.ts";
 import { elementwiseKernel, expectNoAlias, expectShape, runElementwise } from "./common.ts";
 
 /** Hyper-parameters of Adadelta. */
@@ -32,33 +33,53 @@ export const ADADELTA_DEFAULTS: Required<AdadeltaStepOptions> = {
   weightDecay: 1e-4,
 };
 
-/** The update, for a scalar or a vec4 element type (`T`). */
-function adadeltaKernel(vec4: boolean) {
+/**
+ * The update, for a scalar or a vec4 element type; with `bf16`, also writes the updated
+ * parameter's bf16 copy (vec4 only: two u32 per element), which the sparse input products read
+ * (kernels/bf16.ts): one more store here instead of a separate pass over the weights.
+ */
+function adadeltaKernel(vec4: boolean, bf16: boolean) {
   const type = vec4 ? "vec4<f32>" : "f32";
   const buf = (access: "read" | "rw") => ({ access, type });
+  const buffers: Record<string, { access: "read" | "rw"; type: string }> = {
+    grad: buf("read"),
+    param: buf("rw"),
+    sqAvg: buf("rw"),
+    accDelta: buf("rw"),
+  };
+  if (bf16) buffers.copy = { access: "rw", type: "vec2<u32>" };
+  // The parameter is loaded once: the compiler cannot merge two loads around the stores.
   return elementwiseKernel({
-    name: vec4 ? "adadelta_vec4" : "adadelta",
+    name: `adadelta${vec4 ? "_vec4" : ""}${bf16 ? "_bf16" : ""}`,
     params: { lr: "f32", rho: "f32", eps: "f32", weightDecay: "f32" },
-    buffers: { grad: buf("read"), param: buf("rw"), sqAvg: buf("rw"), accDelta: buf("rw") },
+    buffers,
+    helpers: bf16 ? BF16_WGSL : "",
     body: `
-  let g = grad[i] + p.weightDecay * param[i];
+  let w = param[i];
+  let g = grad[i] + p.weightDecay * w;
   let v = p.rho * sqAvg[i] + (1.0 - p.rho) * g * g;
   let u = accDelta[i];
   let d = sqrt(u + p.eps) / sqrt(v + p.eps) * g;
   sqAvg[i] = v;
   accDelta[i] = p.rho * u + (1.0 - p.rho) * d * d;
-  param[i] = param[i] - p.lr * d;`,
+  let updated = w - p.lr * d;
+  param[i] = updated;${
+      bf16 ? "\n  copy[i] = vec2<u32>(bf16_pair(updated.xy), bf16_pair(updated.zw));" : ""
+    }`,
   });
 }
 
 // The update is memory-bound (4 loads, 3 stores per element): vec4 accesses let CPU adapters
 // move 16 bytes per lane per access instead of 4.
-const ADADELTA = adadeltaKernel(false);
-const ADADELTA_VEC4 = adadeltaKernel(true);
+const ADADELTA = adadeltaKernel(false, false);
+const ADADELTA_VEC4 = adadeltaKernel(true, false);
+const ADADELTA_VEC4_BF16 = adadeltaKernel(true, true);
 
 /**
  * One Adadelta step on `param` with gradient `grad`, updating `param`, `sqAvg` (square_avg) and
- * `accDelta` (acc_delta) in place. State tensors start at zero; all four share one shape.
+ * `accDelta` (acc_delta) in place. State tensors start at zero; all four share one shape. With
+ * `bf16Copy` (u32, param.size / 2 elements; param.size % 4 == 0), also writes the updated
+ * parameter rounded to bf16 there, as `packBf16` would.
  */
 export function adadeltaStep(
   rt: Runtime,
@@ -66,7 +87,7 @@ export function adadeltaStep(
   grad: Tensor,
   sqAvg: Tensor,
   accDelta: Tensor,
-  opts: AdadeltaStepOptions = {},
+  opts: AdadeltaStepOptions & { bf16Copy?: Tensor } = {},
 ): void {
   const op = "adadeltaStep";
   const d = ADADELTA_DEFAULTS;
@@ -89,6 +110,18 @@ export function adadeltaStep(
   expectNoAlias(op, { param, sqAvg, accDelta }, { grad });
   const vec4 = param.size % 4 === 0;
   const n = vec4 ? param.size / 4 : param.size;
+  const copy = opts.bf16Copy;
+  if (copy) {
+    if (!vec4 || copy.dtype !== "u32" || copy.size < param.size / 2) {
+      throw new ScnymError(
+        `${op}: bf16Copy must be u32 with ${param.size / 2} values for ${param.describe()} ` +
+          `(size a multiple of 4), got ${copy.describe()}`,
+      );
+    }
+    expectNoAlias(op, { copy }, [param, grad, sqAvg, accDelta]);
+    runElementwise(rt, ADADELTA_VEC4_BF16, n, { grad, param, sqAvg, accDelta, copy }, o);
+    return;
+  }
   runElementwise(rt, vec4 ? ADADELTA_VEC4 : ADADELTA, n, { grad, param, sqAvg, accDelta }, o);
 }
 

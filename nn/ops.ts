@@ -20,7 +20,7 @@ import {
 import { matmul } from "../kernels/matmul.ts";
 import { type MixPlan, mixRows, mixRowsBackward } from "../kernels/mixup.ts";
 import { sumCols } from "../kernels/reduce.ts";
-import { packBf16 } from "../kernels/bf16.ts";
+import { type Bf16Matrix, packBf16 } from "../kernels/bf16.ts";
 import type { GpuCsr } from "../kernels/sparse.ts";
 import { spmm, spmmTransposed } from "../kernels/spmm.ts";
 import type { Tensor } from "../runtime/runtime.ts";
@@ -45,12 +45,12 @@ export function linear(t: Tape, x: Var, W: Param, b: Param): Var {
 }
 
 /**
- * Where `sparseLinear` keeps the bf16 copies its sparse products read instead of the f32
- * operands (kernels/bf16.ts): W for the forward product, dY for the weight gradient. u32
- * tensors of at least W.size / 2 and dY.size / 2 elements, kept between steps.
+ * The bf16 operands `sparseLinear`'s products read instead of the f32 ones (kernels/bf16.ts):
+ * W's copy for the forward product (its owner keeps it current: see `Adadelta`'s bf16Copies),
+ * and a u32 room of at least dY.size / 2 elements where the weight gradient's dY is packed.
  */
 export interface Bf16Operands {
-  w: Tensor;
+  w: Bf16Matrix;
   dy: Tensor;
 }
 
@@ -67,7 +67,7 @@ export function sparseLinear(
   opts: { input?: Var; bf16?: Bf16Operands } = {},
 ): Var {
   const { input, bf16 } = opts;
-  const w = bf16 ? packBf16(t.rt, W.value, bf16.w) : W.value;
+  const w = bf16 ? bf16.w : W.value;
   const y = new Var(spmm(t.rt, x, w, { bias: b.value }), t.needsGrad(W, b, input));
   if (y.requiresGrad) {
     t.record(() => {

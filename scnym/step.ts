@@ -68,14 +68,14 @@ export class TrainingStep {
 
   constructor(readonly rt: Runtime, readonly model: ScnymModel, readonly s: StepSetup) {
     const t = s.config.train;
+    const maxPool = 2 * s.batchSize;
+    this.#input = new StepInput(rt, model, s.X, s.inputLayout ?? "auto", maxPool);
     this.#optimizer = new Adadelta(rt, model.params, {
       lr: t.lr,
       rho: t.rho,
       eps: t.eps,
       weightDecay: t.weightDecay,
-    });
-    const maxPool = 2 * s.batchSize;
-    this.#input = new StepInput(rt, model, s.X, s.inputLayout ?? "auto", maxPool);
+    }, this.#input.bf16Copies);
     this.#labels = rt.tensor([s.batchSize], "u32", "labels").keep();
     this.#domains = rt.tensor([maxPool], "u32", "domains").keep();
     this.#order = rt.tensor([maxPool], "u32", "mixup order").keep();

@@ -8,8 +8,8 @@ import { type Csr, nnz } from "../data/csr.ts";
 import { CsrUploadArea, densify, type GpuCsr } from "../nn/gpu_csr.ts";
 import type { ScnymModel } from "../nn/model.ts";
 import type { Bf16Operands } from "../nn/ops.ts";
-import { type Tape, Var } from "../nn/tape.ts";
-import type { Runtime } from "../runtime/runtime.ts";
+import { type Param, type Tape, Var } from "../nn/tape.ts";
+import type { Runtime, Tensor } from "../runtime/runtime.ts";
 
 /** The input layer's product (see the module comment). */
 export type InputLayout = "auto" | "sparse" | "sparse-bf16" | "dense";
@@ -66,12 +66,21 @@ export class StepInput {
     // The dense weight gradient reads the densified batch: no CSC view to build and upload.
     this.#area = new CsrUploadArea(rt, this.layout !== "dense");
     if (this.layout === "sparse-bf16") {
+      const W1 = model.hiddenLayers[0].W;
+      const room = rt.tensor([W1.value.size / 2], "u32", "bf16 W1").keep();
       this.#bf16 = {
-        w: rt.tensor([Math.ceil(X.nCols * hidden / 2)], "u32", "bf16 W1").keep(),
+        w: { rows: W1.value.rows, cols: W1.value.cols, packed: room },
         dy: rt.tensor([Math.ceil(maxRows * hidden / 2)], "u32", "bf16 dY").keep(),
       };
+      this.bf16Copies.set(W1, room);
     }
   }
+
+  /**
+   * The bf16 copies of parameters the optimizer keeps current (W1's with "sparse-bf16"): hand
+   * them to `Adadelta`, which writes them when it starts and with every update.
+   */
+  readonly bf16Copies = new Map<Param, Tensor>();
 
   /** Uploads the batch's rows (valid until the next upload). */
   upload(rows: Csr): GpuCsr {
@@ -89,6 +98,6 @@ export class StepInput {
   /** Frees the upload area and the bf16 rooms. */
   release(): void {
     this.#area.release();
-    if (this.#bf16) { for (const t of [this.#bf16.w, this.#bf16.dy]) t.release(); }
+    if (this.#bf16) { for (const t of [this.#bf16.w.packed, this.#bf16.dy]) t.release(); }
   }
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { roundBf16 } from "../kernels/bf16.ts";
 import { ADADELTA_DEFAULTS, adadeltaStep, adadeltaStepRef } from "../kernels/optim.ts";
 import { Rng } from "../util/rng.ts";
 import { assertClose, gpuTest, isScnym, randn, testRuntime } from "./helpers.ts";
@@ -40,6 +41,55 @@ Deno.test("adadeltaStep follows the float64 reference over many steps", gpuTest,
     }
   }
 });
+
+Deno.test(
+  "adadeltaStep with a bf16 copy updates exactly as without and writes the copy of the result",
+  gpuTest,
+  async () => {
+    const rt = await testRuntime();
+    const rng = new Rng(4);
+    for (const shape of [[4], [13, 12], [300, 256]]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const p0 = randn(rng, n);
+      const [plain, fused] = [0, 1].map(() => ({
+        param: rt.upload(p0, shape),
+        sqAvg: rt.full(shape, 0),
+        accDelta: rt.full(shape, 0),
+      }));
+      const copy = rt.tensor([n / 2], "u32");
+      const grad = rt.tensor(shape);
+      for (let step = 0; step < 3; step++) {
+        rt.write(grad, randn(rng, n, 0.1));
+        for (const s of [plain, fused]) {
+          adadeltaStep(rt, s.param, grad, s.sqAvg, s.accDelta, {
+            bf16Copy: s === fused ? copy : undefined,
+          });
+        }
+      }
+      const [a, b, words] = await rt.readAll([plain.param, fused.param, copy]);
+      assert.deepEqual(b, a, `param ${shape}`);
+      const got = Float32Array.from(
+        { length: n },
+        (_, i) =>
+          new Float32Array(
+            Uint32Array.of(i % 2 ? words[i >> 1] & 0xffff0000 : words[i >> 1] << 16).buffer,
+          )[0],
+      );
+      assert.deepEqual(got, Float32Array.from(a, roundBf16), `bf16 copy ${shape}`);
+      for (const s of [plain, fused]) for (const t of Object.values(s)) t.release();
+      copy.release();
+      grad.release();
+    }
+    const p = rt.full([6], 0);
+    assert.throws(
+      () =>
+        adadeltaStep(rt, p, rt.full([6], 0), rt.full([6], 0), rt.full([6], 0), {
+          bf16Copy: rt.tensor([3], "u32"),
+        }),
+      /bf16Copy must be u32 with 3 values .* \(size a multiple of 4\)/,
+    );
+  },
+);
 
 Deno.test("adadelta's first step from zero state has the closed form sqrt(eps / (eps + (1-rho) g^2)) g", () => {
   // A check of the reference itself, independent of its loop: with u = v = 0 initially,
