@@ -1,7 +1,7 @@
 /**
  * The web page on the shared Kang file (CTRL -> STIM) next to the same run in Deno: seconds and
  * target accuracy of each, same seed and epochs. Needs Chromium. Usage:
- *   deno run -A bench/web_kang.ts [EPOCHS=5] [SEED=0]
+ *   deno run -A bench/web_kang.ts [EPOCHS=5] [SEED=0] [SCREENSHOT.png]
  */
 import { Runtime } from "../runtime/runtime.ts";
 import { denoRun, type PageRun, WebPage } from "../tests/web_page.ts";
@@ -22,6 +22,10 @@ try {
     `browser (${page.adapter}): ${r.seconds.toFixed(1)} s, STIM accuracy ` +
       `${(100 * r.accuracy).toFixed(1)}% (${r.summary.replace(/\s+/g, " ")})`,
   );
+  if (Deno.args[2]) {
+    await Deno.writeFile(Deno.args[2], await page.screenshot());
+    console.log(`screenshot of the finished page: ${Deno.args[2]}`);
+  }
   console.log(
     `requests outside the origin: ${page.outsideRequests().length}; all: ` +
       page.requests.join(" "),
