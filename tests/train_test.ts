@@ -11,7 +11,8 @@ import { simulate } from "../data/simulate.ts";
 import { resolveConfig } from "../scnym/config.ts";
 import { loadTrainedModel, predictCells } from "../scnym/predict.ts";
 import type { InputLayout } from "../scnym/step_input.ts";
-import { train } from "../scnym/train.ts";
+import { train, type TrainOptions } from "../scnym/train.ts";
+import type { Runtime } from "../runtime/runtime.ts";
 import type { EpochRecord, TrainingSet } from "../scnym/types.ts";
 import type { ScnymModel } from "../nn/model.ts";
 import { Progress } from "../util/progress.ts";
@@ -45,6 +46,23 @@ function config(name: string, epochs: number) {
   });
 }
 
+/** 15 epochs of `default` on the easy data (seed 3), with the buffers created by each epoch. */
+async function trainEasy(rt: Runtime, opts: Partial<TrainOptions> = {}) {
+  const created: number[] = [];
+  const res = await train(DATA, {
+    config: config("default", 15),
+    seed: 3,
+    rt,
+    progress: quiet,
+    onEpoch: () => created.push(rt.stats.buffersCreated),
+    ...opts,
+  });
+  return { res, created };
+}
+
+/** After the second epoch every buffer comes from the pool: no allocation per step. */
+const steadyState = (created: number[]) => created.slice(1).every((c) => c === created[1]);
+
 async function predictTarget(model: ScnymModel, classes: string[]) {
   const rt = await testRuntime();
   return await predictCells(rt, model, selectRows(X, targetRows), { classes, progress: quiet });
@@ -58,15 +76,7 @@ Deno.test(
     const rt = await testRuntime();
     const dir = await Deno.makeTempDir({ prefix: "scnym_train_test" });
     const checkpointPath = `${dir}/model.scnym`;
-    const created: number[] = [];
-    const res = await train(DATA, {
-      config: config("default", 15),
-      seed: 3,
-      rt,
-      progress: quiet,
-      checkpointPath,
-      onEpoch: () => created.push(rt.stats.buffersCreated),
-    });
+    const { res, created } = await trainEasy(rt, { checkpointPath });
     const h = res.history;
     assert.equal(h.length, 15);
     assert.deepEqual(h.map((r) => r.epoch), [...Array(15).keys()]);
@@ -84,8 +94,7 @@ Deno.test(
     const hits = targetRows.filter((c, k) => pred.labels[k] === sim.cellType[c]).length;
     assert.ok(hits / targetRows.length > 0.9, `target accuracy ${hits / targetRows.length}`);
     assert.ok(res.validation.cells === 30 && res.validation.accuracy! > 0.9);
-    // After the second epoch every buffer comes from the pool.
-    assert.ok(created.slice(1).every((c) => c === created[1]), `buffers created: ${created}`);
+    assert.ok(steadyState(created), `buffers created: ${created}`);
 
     // The checkpoint holds the returned model: same weights, bit-identical predictions.
     const loaded = await loadTrainedModel(rt, checkpointPath);
@@ -187,20 +196,12 @@ Deno.test(
     // (pseudo-label confidence thresholds) within a few steps, so the runs part ways: compare
     // what training is for instead. On the easy data, 15 epochs each (measured: 1.0 both).
     const learn = async (inputLayout: InputLayout) => {
-      const created: number[] = [];
-      const res = await train(DATA, {
-        config: config("default", 15),
-        seed: 3,
-        rt,
-        progress: quiet,
-        inputLayout,
-        onEpoch: () => created.push(rt.stats.buffersCreated),
-      });
+      const { res, created } = await trainEasy(rt, { inputLayout });
       const pred = await predictTarget(res.model, res.classes);
       res.model.destroy();
       const hits = targetRows.filter((c, k) => pred.labels[k] === sim.cellType[c]).length;
-      // The bf16 rooms are kept between steps too: nothing allocated after the second epoch.
-      assert.ok(created.slice(1).every((c) => c === created[1]), `${inputLayout}: ${created}`);
+      // The bf16 rooms are kept between steps too.
+      assert.ok(steadyState(created), `${inputLayout}: buffers created ${created}`);
       return hits / targetRows.length;
     };
     const f32 = await learn("sparse");
