@@ -36,6 +36,12 @@ interface Case {
 /** Both register tiles: the adapter picks one by default, the other must be right too. */
 const TILES: MatmulTile[] = ["standard", "large"];
 
+/**
+ * ... and the adapter's default (undefined), which on software adapters is a narrow tile for
+ * N <= 32 (an invocation across all columns of 8 rows) and "large" otherwise.
+ */
+const ALL_TILES = [...TILES, undefined];
+
 /** Runs one product on the GPU and checks it against the float64 reference. */
 async function check(rt: Runtime, rng: Rng, c: Case): Promise<void> {
   const { M, N, K } = c;
@@ -100,12 +106,43 @@ const SHAPES: [number, number, number][] = [
 Deno.test("matmul: all layouts on ragged shapes match the float64 reference", gpuTest, async () => {
   const rt = await testRuntime();
   const rng = new Rng(1);
-  for (const tile of TILES) {
+  for (const tile of ALL_TILES) {
     for (const [M, N, K] of SHAPES) {
       for (const layout of LAYOUTS) await check(rt, rng, { M, N, K, ...layout, tile });
     }
   }
 });
+
+Deno.test(
+  "matmul: every tile gives the same bits (each output is one chain of FMAs over k)",
+  gpuTest,
+  async () => {
+    const rt = await testRuntime();
+    const rng = new Rng(7);
+    for (const [M, N, K] of [[512, 2, 256], [70, 21, 13]]) {
+      for (const layout of LAYOUTS) {
+        const a = randn(rng, M * K);
+        const b = randn(rng, K * N);
+        const bias = randn(rng, N);
+        const outs = rt.scope(() => {
+          const A = rt.upload(a, layout.transA ? [K, M] : [M, K]);
+          const B = rt.upload(b, layout.transB ? [N, K] : [K, N]);
+          const bb = rt.upload(bias);
+          return ALL_TILES.map((tile) => matmul(rt, A, B, { ...layout, bias: bb, tile }));
+        });
+        const [standard, ...others] = await rt.readAll(outs);
+        for (const o of others) {
+          assert.deepEqual(
+            o,
+            standard,
+            `${JSON.stringify(layout)} ${M}x${N}x${K}`,
+          );
+        }
+        for (const o of outs) o.release();
+      }
+    }
+  },
+);
 
 Deno.test("matmul: bias, accumulate and alpha in every layout", gpuTest, async () => {
   const rt = await testRuntime();
