@@ -14,17 +14,18 @@ import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { ScnymError } from "../util/errors.ts";
 import { RNG_WGSL, rngKey, rngUniform } from "./random.ts";
 import {
-  elementwiseKernel,
   expectShape,
   expectU32,
   type OutOptions,
   outputTensor,
-  runElementwise,
+  runVector,
+  vectorKernel,
 } from "./common.ts";
 
-// `out = result (+ out when accumulating)`, shared by the kernels that may accumulate.
+// `out = result (+ out when accumulating)`, shared by the kernels that may accumulate. The
+// kernels here are `vectorKernel`s: `T` is f32 or vec4<f32>.
 const STORE = `
-fn store(i: u32, v: f32) {
+fn store(i: u32, v: T) {
   if (p.accumulate != 0u) { out[i] = out[i] + v; } else { out[i] = v; }
 }`;
 
@@ -39,30 +40,31 @@ function expectSameShape(op: string, a: [string, Tensor], b: [string, Tensor]): 
 
 // ------------------------------------------------------------------ ReLU
 
-const RELU = elementwiseKernel({
+const RELU = vectorKernel({
   name: "relu",
   buffers: { x: "read", out: "rw" },
-  body: `  out[i] = max(x[i], 0.0);`,
+  body: `  out[i] = max(x[i], T(0.0));`,
 });
 
 // From the forward output: y > 0 exactly where x > 0 (ReLU'(0) = 0, as in PyTorch). `scale`
 // serves the fused dropout+ReLU, whose surviving units were multiplied by 1/(1-p).
-const RELU_BACKWARD = elementwiseKernel({
+const RELU_BACKWARD = vectorKernel({
   name: "relu_backward",
   params: { guided: "u32", scale: "f32", accumulate: "u32" },
   buffers: { y: "read", dy: "read", out: "rw" },
   helpers: STORE,
   body: `
   let g = dy[i];
-  let open = y[i] > 0.0 && (p.guided == 0u || g > 0.0);
-  store(i, select(0.0, p.scale * g, open));`,
+  let kept = y[i] > T(0.0);
+  let open = select(kept & (g > T(0.0)), kept, p.guided == 0u);
+  store(i, select(T(0.0), p.scale * g, open));`,
 });
 
 /** y = max(x, 0), any shape. */
 export function relu(rt: Runtime, x: Tensor, opts: { out?: Tensor } = {}): Tensor {
   expectF32("relu", "x", x);
   const out = outputTensor(rt, "relu", x.shape, opts, [x]);
-  runElementwise(rt, RELU, x.size, { x, out });
+  runVector(rt, RELU, x.size, { x, out });
   return out;
 }
 
@@ -92,7 +94,7 @@ function reluBackwardScaled(
 ): Tensor {
   expectSameShape(op, ["y", y], ["dy", dy]);
   const out = outputTensor(rt, op, y.shape, opts, [y, dy]);
-  runElementwise(rt, RELU_BACKWARD, y.size, { y, dy, out }, {
+  runVector(rt, RELU_BACKWARD, y.size, { y, dy, out }, {
     guided: opts.guided ? 1 : 0,
     scale,
     accumulate: opts.accumulate ? 1 : 0,
@@ -126,19 +128,28 @@ export interface DropoutMask {
 
 // Kept elements are scaled by 1/(1-p) (PyTorch's inverted dropout); with p = 1 all are dropped.
 // `key` = rngKey(seed, stream), so rng_uniform_keyed(key, i) == rng_uniform(seed, stream, i).
-const DROPOUT_WGSL = `${RNG_WGSL}
+// `dropout_scales(j)` covers the values of index j of a `vectorKernel`: element j in the f32
+// build, elements 4j .. 4j+3 in the vec4 build, so both draw the same mask.
+function dropoutWgsl(vec4: boolean): string {
+  const scales = vec4
+    ? "T(dropout_scale(4u * j), dropout_scale(4u * j + 1u), dropout_scale(4u * j + 2u), " +
+      "dropout_scale(4u * j + 3u))"
+    : "dropout_scale(j)";
+  return `${RNG_WGSL}
 fn dropout_scale(i: u32) -> f32 {
   return select(0.0, p.keepScale, rng_uniform_keyed(p.key, i) >= p.rate);
-}`;
+}
+fn dropout_scales(j: u32) -> T { return ${scales}; }`;
+}
 
 // Fused forward for the model's Dropout -> ReLU. Its backward needs no mask: an output > 0 was
 // kept, so dx = dy * (y > 0) / (1 - p), which is `reluBackwardScaled`.
-const DROPOUT_RELU = elementwiseKernel({
+const DROPOUT_RELU = vectorKernel({
   name: "dropout_relu",
   params: { key: "u32", rate: "f32", keepScale: "f32" },
   buffers: { x: "read", out: "rw" },
-  helpers: DROPOUT_WGSL,
-  body: `  out[i] = max(x[i] * dropout_scale(i), 0.0);`,
+  helpers: dropoutWgsl,
+  body: `  out[i] = max(x[i] * dropout_scales(i), T(0.0));`,
 });
 
 function maskParams(op: string, m: DropoutMask) {
@@ -162,7 +173,7 @@ export function dropoutRelu(
   const params = maskParams("dropoutRelu", mask);
   expectF32("dropoutRelu", "x", x);
   const out = outputTensor(rt, "dropoutRelu", x.shape, opts, [x]);
-  runElementwise(rt, DROPOUT_RELU, x.size, { x, out }, params);
+  runVector(rt, DROPOUT_RELU, x.size, { x, out }, params);
   return out;
 }
 
@@ -204,7 +215,7 @@ export function dropoutReluBackwardRef(
 // ------------------------------------------------------------------ scale, axpy
 
 // out = alpha * x (+ out): scale, axpy and the gradient-reversal backward in one kernel.
-const SCALE = elementwiseKernel({
+const SCALE = vectorKernel({
   name: "scale",
   params: { alpha: "f32", accumulate: "u32" },
   buffers: { x: "read", out: "rw" },
@@ -221,7 +232,7 @@ export function scale(rt: Runtime, x: Tensor, alpha: number, opts: OutOptions = 
   checkAlpha("scale", alpha);
   expectF32("scale", "x", x);
   const out = outputTensor(rt, "scale", x.shape, opts, [x]);
-  runElementwise(rt, SCALE, x.size, { x, out }, { alpha, accumulate: opts.accumulate ? 1 : 0 });
+  runVector(rt, SCALE, x.size, { x, out }, { alpha, accumulate: opts.accumulate ? 1 : 0 });
   return out;
 }
 

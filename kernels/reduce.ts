@@ -19,6 +19,8 @@ import {
   type OutOptions,
   outputTensor,
   runElementwise,
+  runVector,
+  vectorKernel,
 } from "./common.ts";
 
 // ------------------------------------------------------------------ the kernels
@@ -42,18 +44,21 @@ const SUM_ALL = elementwiseKernel({
 });
 
 // Invocation t sums column c = t % cols over rows blk, blk + blocks, ... where
-// blk = t / cols, and writes out[t] (a [blocks, cols] partial, or the [cols] result).
-const SUM_COLS = elementwiseKernel({
+// blk = t / cols, and writes out[t] (a [blocks, cols] partial, or the [cols] result). A
+// `vectorKernel`: with cols % 4 == 0 it sums 4 neighbouring columns (T = vec4<f32>, cols counted
+// in vec4s), with 16-wide workgroups so 256 columns still make 4 workgroups.
+const SUM_COLS = vectorKernel({
   name: "sum_cols",
   params: { rows: "u32", cols: "u32", blocks: "u32", scale: "f32", accumulate: "u32" },
   buffers: { x: "read", out: "rw" },
   body: `
   let c = i % p.cols;
-  var s = 0.0;
+  var s = T(0.0);
   for (var r = i / p.cols; r < p.rows; r += p.blocks) { s += x[r * p.cols + c]; }
   var v = p.scale * s;
   if (p.accumulate != 0u) { v += out[i]; }
   out[i] = v;`,
+  workgroupSizes: { vec4: 16 },
 });
 
 // ------------------------------------------------------------------ sumAll
@@ -138,17 +143,17 @@ export function sumCols(
       const blocks = Math.ceil(n / BLOCK);
       const partials = rt.tensor([blocks, cols], "f32", op);
       const params = { rows: n, cols, blocks, scale: 1, accumulate: 0 };
-      runElementwise(rt, SUM_COLS, blocks * cols, { x: src, out: partials }, params);
+      runVector(rt, SUM_COLS, blocks * cols, { x: src, out: partials }, params, ["cols"]);
       src = partials;
       n = blocks;
     }
-    runElementwise(rt, SUM_COLS, cols, { x: src, out }, {
+    runVector(rt, SUM_COLS, cols, { x: src, out }, {
       rows: n,
       cols,
       blocks: 1,
       scale: opts.scale ?? 1,
       accumulate: opts.accumulate ? 1 : 0,
-    });
+    }, ["cols"]);
   });
   return out;
 }

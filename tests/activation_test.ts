@@ -14,6 +14,7 @@ import {
   scale,
   scaleRef,
 } from "../kernels/activation.ts";
+import { runVector, vectorKernel } from "../kernels/common.ts";
 import { Rng } from "../util/rng.ts";
 import {
   assertClose,
@@ -26,7 +27,8 @@ import {
   testRuntime,
 } from "./helpers.ts";
 
-// 1 row, ragged (not multiples of the 64-wide workgroup), a column, and a large one.
+// 1 row, ragged (not multiples of the 64-wide workgroup), a column, and a large one. Sizes that
+// are multiples of 4 ([1x300], [1000x1], [512x1999]) run the vec4 builds, the others the scalar.
 const SHAPES: [number, number][] = [[1, 1], [1, 300], [7, 3], [257, 65], [1000, 1], [512, 1999]];
 
 // Elementwise f32 results are the exactly rounded f64 result: relative error <= 2^-24.
@@ -264,6 +266,66 @@ Deno.test(
       }, `axpy ${label}`);
       for (const t of [a, b, g]) t.release();
     }
+  },
+);
+
+// Writes i * 1000 + cols into every value of index i: the output shows which build ran and
+// what `cols` it was given.
+const WIDTH_PROBE = vectorKernel({
+  name: "test_width_probe",
+  params: { cols: "u32" },
+  buffers: { out: "rw" },
+  body: `  out[i] = T(f32(i * 1000u + p.cols));`,
+});
+
+Deno.test(
+  "runVector takes the vec4 build iff n and the named counts are multiples of 4",
+  gpuTest,
+  async () => {
+    const rt = await testRuntime();
+    const probe = async (n: number, cols: number) => {
+      const out = rt.tensor([n]);
+      runVector(rt, WIDTH_PROBE, n, { out }, { cols }, ["cols"]);
+      const got = [...await out.read()];
+      out.release();
+      return got;
+    };
+    // vec4: two indices of 4 values each, cols passed in vec4s.
+    assert.deepEqual(await probe(8, 12), [3, 3, 3, 3, 1003, 1003, 1003, 1003]);
+    const scalar = (n: number, cols: number) =>
+      Array.from({ length: n }, (_, i) => i * 1000 + cols);
+    assert.deepEqual(await probe(8, 6), scalar(8, 6), "a count not a multiple of 4");
+    assert.deepEqual(await probe(9, 12), scalar(9, 12), "n not a multiple of 4");
+  },
+);
+
+Deno.test(
+  "the vec4 builds give the scalar builds' bits (n values against the same plus one)",
+  gpuTest,
+  async () => {
+    const rt = await testRuntime();
+    const rng = new Rng(9);
+    const n = 4 * 1031; // vec4; n + 1 values take the scalar builds
+    const xs = randn(rng, n + 1);
+    xs[0] = 0;
+    const dys = randn(rng, n + 1);
+    const priors = randn(rng, n + 1);
+    const mask = { p: 0.3, seed: 5, stream: 6 };
+    const run = async (len: number) => {
+      const [x, dy, acc] = [xs, dys, priors].map((a) => rt.upload(a.subarray(0, len), [1, len]));
+      const y = dropoutRelu(rt, x, mask);
+      dropoutReluBackward(rt, y, dy, mask.p, { guided: true, out: acc, accumulate: true });
+      axpy(rt, -0.7, dy, acc);
+      const outs = [relu(rt, x), y, reluBackward(rt, x, dy), scale(rt, x, 1 / 3), acc];
+      const got = await rt.readAll(outs);
+      for (const t of [x, dy, ...outs]) t.release();
+      // Same bits, not just equal values (-0 against +0 would count).
+      return got.map((a) => new Uint32Array(a.buffer, 0, n));
+    };
+    const vec4 = await run(n);
+    const scalar = await run(n + 1);
+    const names = ["relu", "dropoutRelu", "reluBackward", "scale", "accumulated backward+axpy"];
+    names.forEach((name, k) => assert.deepEqual(vec4[k], scalar[k], name));
   },
 );
 

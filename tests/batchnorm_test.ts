@@ -24,7 +24,8 @@ import {
   testRuntime,
 } from "./helpers.ts";
 
-// Batch sizes 2..1024, features 1..1000, ragged against the 64-wide workgroups.
+// Batch sizes 2..1024, features 1..1000, ragged against the 64-wide workgroups. Feature counts
+// that are multiples of 4 (1000, 256) run the vec4 builds, the others the scalar builds.
 const SHAPES: [number, number][] = [
   [2, 1],
   [2, 1000],
@@ -58,6 +59,15 @@ function upload(rt: Runtime, s: HostState): BatchNormState {
     runningMean: rt.upload(s.runningMean),
     runningVar: rt.upload(s.runningVar),
   };
+}
+
+/** The first `keep` columns of a row-major matrix with `cols` columns (a vector: one row). */
+function firstCols(a: ArrayLike<number>, cols: number, keep: number): Float32Array {
+  const rows = a.length / cols;
+  return Float32Array.from(
+    { length: rows * keep },
+    (_, i) => a[Math.floor(i / keep) * cols + i % keep],
+  );
 }
 
 function releaseAll(...ts: (Tensor | BatchNormState)[]) {
@@ -306,6 +316,52 @@ Deno.test(
       }
       releaseAll(x, dy, bn, y, dx);
     }
+  },
+);
+
+Deno.test(
+  "the vec4 builds give the scalar builds' bits (F features against the same plus one)",
+  gpuTest,
+  async () => {
+    const rt = await testRuntime();
+    const rng = new Rng(7);
+    const [rows, F] = [37, 256]; // F % 4 == 0: vec4; F + 1 features take the scalar builds
+    const xs = activations(rng, rows * (F + 1));
+    const dys = randn(rng, rows * (F + 1));
+    const hs = hostState(rng, F + 1);
+    const run = async (cols: number) => {
+      const [x, dy] = [xs, dys].map((a) => rt.upload(firstCols(a, F + 1, cols), [rows, cols]));
+      const bn = upload(rt, {
+        gamma: firstCols(hs.gamma, F + 1, cols),
+        beta: firstCols(hs.beta, F + 1, cols),
+        runningMean: firstCols(hs.runningMean, F + 1, cols),
+        runningVar: firstCols(hs.runningVar, F + 1, cols),
+      });
+      const fwd = batchNormTrain(rt, x, bn);
+      const bwd = batchNormTrainBackward(rt, dy, x, bn.gamma, fwd);
+      const outs = [
+        fwd.y,
+        fwd.mean,
+        fwd.invstd,
+        bn.runningMean,
+        bn.runningVar,
+        bwd.dx,
+        bwd.dgamma,
+        bwd.dbeta,
+        batchNormEval(rt, x, bn),
+        batchNormEvalBackward(rt, dy, bn.gamma, bn.runningVar),
+      ];
+      const got = await rt.readAll(outs);
+      releaseAll(x, dy, bn, ...outs.slice(0, 3), ...outs.slice(5));
+      // The first F features, as bits (-0 against +0 would count).
+      return got.map((a) => new Uint32Array(firstCols(a, cols, F).buffer));
+    };
+    const vec4 = await run(F);
+    const scalar = await run(F + 1);
+    const names = ["y", "mean", "invstd", "runningMean", "runningVar", "dx", "dgamma", "dbeta"];
+    [...names, "eval y", "eval dx"].forEach((name, k) =>
+      assert.deepEqual(vec4[k], scalar[k], name)
+    );
   },
 );
 

@@ -87,6 +87,7 @@ Deno.test(
 Deno.test("mixRows and mixRowsBackward match the reference and are adjoint", gpuTest, async () => {
   const rt = await testRuntime();
   const rng = new Rng(3);
+  // f = 256 runs the vec4 builds (F % 4 == 0), the others the scalar builds.
   for (const [nU, nX, f] of [[1, 1, 1], [5, 3, 7], [256, 256, 256], [31, 97, 13]]) {
     const n = nU + nX;
     const plan = mixupPlan(rt, rt.upload(randu(rng, nU)), rt.upload(rng.permutation(n)), nU, nX, {
@@ -134,6 +135,44 @@ Deno.test("mixRows and mixRowsBackward match the reference and are adjoint", gpu
     assertClose(acc, Array.from(dx, (v) => v + 2), { rtol: 1e-6, atol: 1e-6 }, "accumulate");
   }
 });
+
+Deno.test(
+  "mixRows and its backward: the vec4 builds give the scalar builds' bits (F against F + 1)",
+  gpuTest,
+  async () => {
+    const rt = await testRuntime();
+    const rng = new Rng(4);
+    const [nU, nX, F] = [40, 24, 256]; // vec4; F + 1 columns take the scalar builds
+    const n = nU + nX;
+    const plan = mixupPlan(rt, rt.upload(randu(rng, nU)), rt.upload(rng.permutation(n)), nU, nX, {
+      alpha: 0.3,
+      minConfidence: 0.4,
+      seed: 2,
+      stream: 9,
+    });
+    const [xs, dys, priors] = [randn(rng, n * F), randn(rng, n * F), randn(rng, n * F)];
+    const run = async (cols: number) => {
+      // The same columns, plus a column of ones when cols = F + 1.
+      const widen = (a: Float32Array, rows: number) =>
+        Float32Array.from(
+          { length: rows * cols },
+          (_, i) => i % cols < F ? a[Math.floor(i / cols) * F + i % cols] : 1,
+        );
+      const { top, bottom } = mixRows(rt, rt.upload(widen(xs, n), [n, cols]), plan, nU);
+      const dTop = rt.upload(widen(dys.subarray(0, nU * F), nU), [nU, cols]);
+      const dBottom = rt.upload(widen(dys.subarray(nU * F), nX), [nX, cols]);
+      const dx = rt.upload(widen(priors, n), [n, cols]);
+      mixRowsBackward(rt, dTop, dBottom, plan, { out: dx, accumulate: true });
+      // The first F columns, as bits (-0 against +0 would count).
+      return (await rt.readAll([top, bottom, dx])).map((a) =>
+        new Uint32Array(a.buffer).filter((_, i) => i % cols < F)
+      );
+    };
+    const vec4 = await run(F);
+    const scalar = await run(F + 1);
+    ["top", "bottom", "dx"].forEach((name, k) => assert.deepEqual(vec4[k], scalar[k], name));
+  },
+);
 
 Deno.test("oneHot writes the requested row range only", gpuTest, async () => {
   const rt = await testRuntime();

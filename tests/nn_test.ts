@@ -469,7 +469,7 @@ Deno.test(
       const gx = sparse ? uploadCsr(rt, csr, { withCsc: true }) : null;
       rt.scope(() => {
         const tape = new Tape(rt);
-        const h1 = gx ? model.inputLayer(tape, gx, x) : model.inputLayer(tape, x);
+        const h1 = gx ? model.inputLayer(tape, gx, { input: x }) : model.inputLayer(tape, x);
         const z = model.classify(tape, model.trunk(tape, h1, mode));
         z.grad = rt.upload(seed, [B, shape.classes]);
         tape.backward();

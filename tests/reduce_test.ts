@@ -57,9 +57,11 @@ Deno.test(
   },
 );
 
+// Column counts that are multiples of 4 run the vec4 build of sum_cols, the others the scalar.
 const SHAPES: [number, number][] = [
   [1, 1],
   [1, 1000],
+  [3000, 8],
   [7, 3],
   [257, 65],
   [1000, 1],
@@ -117,6 +119,35 @@ Deno.test(
       );
       x.release();
       out.release();
+    }
+  },
+);
+
+Deno.test(
+  "sumCols: the vec4 build gives the scalar build's bits (F columns against F + 1)",
+  gpuTest,
+  async () => {
+    const rt = await testRuntime();
+    const rng = new Rng(6);
+    const F = 256; // vec4; F + 1 columns take the scalar build
+    for (const rows of [256, 3000]) {
+      const data = randn(rng, rows * F);
+      const prior = randn(rng, F + 1);
+      const run = async (cols: number) => {
+        // The same columns, plus a column of ones when cols = F + 1.
+        const xs = Float32Array.from(
+          { length: rows * cols },
+          (_, i) => i % cols < F ? data[Math.floor(i / cols) * F + i % cols] : 1,
+        );
+        const x = rt.upload(xs, [rows, cols]);
+        const out = rt.upload(prior.subarray(0, cols));
+        sumCols(rt, x, { out, accumulate: true, scale: 0.3 });
+        const got = await out.read();
+        x.release();
+        out.release();
+        return new Uint32Array(got.buffer, 0, F);
+      };
+      assert.deepEqual(await run(F), await run(F + 1), `[${rows}x${F}]`);
     }
   },
 );
