@@ -33,8 +33,8 @@ export function linear(t: Tape, x: Var, W: Param, b: Param): Var {
     t.record(() => {
       const dy = y.grad!;
       if (t.paramGrads) {
-        matmul(t.rt, x.value, dy, { transA: true, out: W.grad, accumulate: true });
-        sumCols(t.rt, dy, { out: b.grad, accumulate: true });
+        matmul(t.rt, x.value, dy, { transA: true, ...t.paramSlot(W) });
+        sumCols(t.rt, dy, t.paramSlot(b));
       }
       if (x.requiresGrad) {
         t.setGrad(x, matmul(t.rt, dy, W.value, { transB: true, ...t.gradSlot(x) }));
@@ -74,8 +74,8 @@ export function sparseLinear(
       const dy = y.grad!;
       if (t.paramGrads) {
         const src = bf16 ? packBf16(t.rt, dy, bf16.dy) : dy;
-        spmmTransposed(t.rt, x, src, { out: W.grad, accumulate: true });
-        sumCols(t.rt, dy, { out: b.grad, accumulate: true });
+        spmmTransposed(t.rt, x, src, t.paramSlot(W));
+        sumCols(t.rt, dy, t.paramSlot(b));
       }
       if (input) {
         t.setGrad(input, matmul(t.rt, dy, W.value, { transB: true, ...t.gradSlot(input) }));
@@ -125,10 +125,12 @@ export function batchNorm(t: Tape, x: Var, bn: BatchNormLayer, training: boolean
   const y = new Var(fwd.y, t.needsGrad(x, bn.gamma, bn.beta));
   if (y.requiresGrad) {
     t.record(() => {
+      // One flag for both outputs: adding into zeros is exact, so either needing it is enough.
+      const [g, b] = [t.paramSlot(bn.gamma), t.paramSlot(bn.beta)];
       const { dx } = batchNormTrainBackward(rt, y.grad!, x.value, bn.gamma.value, fwd, {
-        dgamma: bn.gamma.grad,
-        dbeta: bn.beta.grad,
-        accumulate: true,
+        dgamma: g.out,
+        dbeta: b.out,
+        accumulate: g.accumulate || b.accumulate,
       });
       if (x.requiresGrad) t.addGrad(x, dx);
       else dx.release();

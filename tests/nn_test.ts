@@ -9,8 +9,8 @@ import { type MixPlan, mixRowsRef } from "../kernels/mixup.ts";
 import { softCrossEntropy, softCrossEntropyRef } from "../kernels/softmax.ts";
 import { type GpuCsr, releaseCsr, uploadCsr } from "../kernels/sparse.ts";
 import { type ModelShape, ScnymModel } from "../nn/model.ts";
-import { mix, prefixRows } from "../nn/ops.ts";
-import { Tape, Var, zeroGrads } from "../nn/tape.ts";
+import { linear, mix, prefixRows } from "../nn/ops.ts";
+import { Param, Tape, Var, zeroGrads } from "../nn/tape.ts";
 import type { Runtime, Tensor } from "../runtime/runtime.ts";
 import { Rng } from "../util/rng.ts";
 import {
@@ -724,5 +724,37 @@ Deno.test(
     const m = ScnymModel.fromTensors(rt, shape, tensors, "m.scnym");
     assert.deepEqual(await m.download(), full);
     m.destroy();
+  },
+);
+
+Deno.test(
+  "parameter gradients: the first contribution after zeroGrads overwrites, later ones add",
+  gpuTest,
+  async () => {
+    // zeroGrads clears the buffers, then paramSlot lets the first kernel overwrite them (adding
+    // to zeros would give the same values). Junk written after the clear, which no correct
+    // program does, makes the difference visible: overwritten by the first backward, kept and
+    // added to by a second one without zeroGrads.
+    const rt = await testRuntime();
+    const rng = new Rng(21);
+    const W = new Param("W", rt.upload(randn(rng, 6 * 3), [6, 3]));
+    const b = new Param("b", rt.upload(randn(rng, 3), [3]));
+    const x = rt.upload(randn(rng, 4 * 6), [4, 6]);
+    const seed = randn(rng, 4 * 3);
+    const backward = () => {
+      const tape = new Tape(rt);
+      const y = linear(tape, new Var(x, false), W, b);
+      y.grad = rt.upload(seed, [4, 3]);
+      tape.backward();
+    };
+    zeroGrads(rt, [W, b]);
+    rt.write(W.grad, new Float32Array(18).fill(1000));
+    backward();
+    const once = await W.grad.read();
+    assert.ok(once.every((v) => Math.abs(v) < 100), `junk kept: ${once}`);
+    backward();
+    const twice = await W.grad.read();
+    assertClose(twice, once.map((v) => 2 * v), { atol: 1e-6, rtol: 1e-6 }, "second adds");
+    for (const t of [W.value, W.grad, b.value, b.grad, x]) t.release();
   },
 );
