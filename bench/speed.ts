@@ -2,7 +2,7 @@
  * Side by side: our training step on WebGPU against a PyTorch implementation of the same step
  * (bench/torch_reference.py: dense input, as the original scNym) on the same cells, in one run.
  *
- *   deno run -A bench/speed.ts [--datasets kang,kang1300,sim12k] [--epochs 6] [--seed 0]
+ *   deno run -A bench/speed.ts [--datasets kang,kang1300,sim12k] [--epochs 12] [--seed 0]
  *                              [--threads 2] [--no-torch] [--python /usr/bin/python3]
  *                              [--extra-threads 1]  (also time PyTorch with these thread counts)
  *                              [--omp-wait-policy PASSIVE]  ("" leaves libgomp's default)
@@ -12,7 +12,8 @@
  * the 1,300 genes of highest mean expression), `sim12k` (simulated, 5,727 labelled + 6,534 target
  * cells x 1,300 genes: 4,639 training cells after the 81/9/10 split, like the issue's PBMC set).
  * Both sides train `--epochs` epochs with early stopping off (minEpochs 0, patience >= epochs);
- * seconds per epoch are medians over the epochs after the first (pipeline compilation, warm-up).
+ * seconds per epoch are medians over the epochs after the first (pipeline compilation, warm-up);
+ * 12 epochs by default: single epochs of either side vary by up to 25% on a shared 2-core machine.
  * The labelled splits are the very ones `train` draws (same seed), written with the normalised
  * CSR into a temporary directory the Python side reads.
  *
@@ -45,7 +46,7 @@ const { values: args } = parseArgs({
   args: Deno.args,
   options: {
     datasets: { type: "string", default: SPEED_DATASETS.join(",") },
-    epochs: { type: "string", default: "6" },
+    epochs: { type: "string", default: "12" },
     seed: { type: "string", default: "0" },
     threads: { type: "string", default: "2" },
     "extra-threads": { type: "string", default: "1" },
