@@ -30,11 +30,18 @@ export function prefersDenseInput(X: Csr): boolean {
 }
 
 /**
+ * W1 size (f32 bytes) from which "auto" reads bf16 operands on a software adapter: past the
+ * caches, where the sparse products are the largest part of a step (Kang, 13,215 genes: 13.5 MB).
+ * Below it they are a small part and bf16 would add rounding for little time.
+ */
+export const BF16_MIN_W1_BYTES = 4 << 20;
+
+/**
  * "auto" made concrete: dense above `DENSE_INPUT_DENSITY`; below it, bf16 operands on software
- * adapters, where every loaded component costs a scalar load per SIMD lane and bf16 reads half
- * the components (Kang on llvmpipe, `deno run -A bench/train_step.ts --input-layout ...`: the
- * forward product 1.7x, the weight gradient 1.5x faster, packing W1 each step included ~1.2x
- * per step), f32 on GPUs, where loads are cheap.
+ * adapters when W1 is at least `BF16_MIN_W1_BYTES`, where every loaded component costs a scalar
+ * load per SIMD lane and bf16 reads half the components (Kang on llvmpipe, `deno run -A
+ * bench/train_step.ts --input-layout ...`: the forward product 1.7x, the weight gradient 1.5x
+ * faster; same accuracy, `bench/accuracy.ts`), f32 otherwise and on GPUs, where loads are cheap.
  */
 export function resolveInputLayout(
   layout: InputLayout,
@@ -44,7 +51,8 @@ export function resolveInputLayout(
 ): Exclude<InputLayout, "auto"> {
   if (layout !== "auto") return layout;
   if (prefersDenseInput(X)) return "dense";
-  return rt.gpu.isFallback && hidden % 8 === 0 ? "sparse-bf16" : "sparse";
+  const large = X.nCols * hidden * 4 >= BF16_MIN_W1_BYTES;
+  return rt.gpu.isFallback && large && hidden % 8 === 0 ? "sparse-bf16" : "sparse";
 }
 
 /** A step's input: the batch upload area and the input layer in the chosen layout. */
