@@ -18,8 +18,9 @@ export type InputLayout = "auto" | "sparse" | "sparse-bf16" | "dense";
  * Stored fraction of X above which the input layer multiplies a densified batch with the tiled
  * dense kernel instead of walking the stored entries. A stored entry costs the sparse kernel one
  * loaded W value per multiply-add, the tiled kernel reuses each loaded value many times; on
- * llvmpipe a stored entry costs ~5-8 dense elements (`deno task bench`: Kang's 1,300 top genes,
- * 32% stored, run 1.7x faster through the dense product; Kang's 13,215 genes, 5%, 2.5x slower).
+ * llvmpipe a stored entry costs ~5-8 dense elements (`deno task bench`: on Kang's 1,300 top
+ * genes, 32% stored, the layer's two products take 22 ms per step densely against 56 ms sparse;
+ * on Kang's 13,215 genes, 5% stored, the dense ones would do 6.9 GFLOP, ~3.5x the sparse time).
  * Below 512 genes with ascending columns both products add the same terms in the same order.
  */
 export const DENSE_INPUT_DENSITY = 0.15;
