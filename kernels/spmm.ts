@@ -71,24 +71,23 @@ const OUT_TYPE = (l: Layout) => (l === "scalar" ? "f32" : "vec4<f32>");
  * quads of octet `oc0 + h * WG_X`, one vec4<u32> load.
  */
 function quadOf(layout: Layout, q: number): string {
-  return layout === "scalar" || layout === "vec4"
-    ? `(cq0 + ${q}u * WG_X)`
-    : `(2u * (oc0 + ${q >> 1}u * WG_X) + ${q & 1}u)`;
+  return layout === "bf16"
+    ? `(2u * (oc0 + ${q >> 1}u * WG_X) + ${q & 1}u)`
+    : `(cq0 + ${q}u * WG_X)`;
 }
 
 /** The loads and multiply-adds of one stored entry with value `v` and source row `s`. */
 function entryBody(layout: Layout): string {
-  if (layout !== "scalar" && layout !== "vec4") {
-    // Clamped octets: the loads stay in bounds, the stores are skipped past the edge.
-    const half = unpackBf16Wgsl;
+  if (layout === "bf16") {
+    // Clamped octets: the loads stay in bounds, the stores are skipped past the edge. Octet h
+    // feeds accumulators 2h (its words x, y) and 2h + 1 (z, w).
+    const quad = (h: number, a: string, b: string) =>
+      `vec4<f32>(${unpackBf16Wgsl(`u${h}.${a}`)}, ${unpackBf16Wgsl(`u${h}.${b}`)})`;
     return lines(QUADS / 2, (h) =>
       [
         `    let u${h} = src[s * (p.N / 8u) + min(oc0 + ${h}u * WG_X, p.N / 8u - 1u)];`,
-        `    acc${2 * h} = fma(vv, vec4<f32>(${half(`u${h}.x`)}, ${half(`u${h}.y`)}), acc${
-          2 * h
-        });`,
-        `    acc${2 * h + 1} = fma(vv, vec4<f32>(${half(`u${h}.z`)}, ${half(`u${h}.w`)}), ` +
-        `acc${2 * h + 1});`,
+        `    acc${2 * h} = fma(vv, ${quad(h, "x", "y")}, acc${2 * h});`,
+        `    acc${2 * h + 1} = fma(vv, ${quad(h, "z", "w")}, acc${2 * h + 1});`,
       ].join("\n"));
   }
   // Clamped column quads: the loads stay in bounds, the stores are skipped past the edge.
