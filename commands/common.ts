@@ -3,6 +3,7 @@
  * user's mistakes (exit 2 for usage, 1 otherwise) and flag value conversion.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import type { AlignOptions, MatchOptions } from "../data/align.ts";
 import type { ModelHeader } from "../scnym/model_file.ts";
 import { ScnymError } from "../util/errors.ts";
 
@@ -149,6 +150,36 @@ export function numberFlag(
     throw new ScnymError(`--${name} expects ${range}, got "${raw}"`, 2);
   }
   return v;
+}
+
+/** The gene-name matching flags of every command that reads genes (data/align.ts `MatchOptions`). */
+export const GENE_MATCH_OPTIONS = {
+  "ignore-case": { type: "boolean" },
+  "strip-ensembl-version": { type: "boolean" },
+  "make-unique": { type: "boolean" },
+} as const;
+
+/** ... plus the coverage bound, for the commands that align a query to a model's genes. */
+export const QUERY_ALIGN_OPTIONS = {
+  ...GENE_MATCH_OPTIONS,
+  "min-gene-fraction": { type: "string" },
+} as const;
+
+/** `GENE_MATCH_OPTIONS` as parsed. */
+export function geneMatchFlags(values: Values): MatchOptions {
+  return {
+    ignoreCase: Boolean(values["ignore-case"]),
+    stripEnsemblVersion: Boolean(values["strip-ensembl-version"]),
+    makeUnique: Boolean(values["make-unique"]),
+  };
+}
+
+/** `QUERY_ALIGN_OPTIONS` as parsed (no --min-gene-fraction: alignGenes' default). */
+export function queryAlignFlags(values: Values): AlignOptions {
+  return {
+    ...geneMatchFlags(values),
+    minFraction: numberFlag(values, "min-gene-fraction", { min: 0, max: 1 }),
+  };
 }
 
 /** Prints warnings on stderr (always: they matter even without a terminal). */

@@ -24,6 +24,8 @@ import { reportForQuery } from "./query_report.ts";
 import {
   earlyModelWarning,
   numberFlag,
+  QUERY_ALIGN_OPTIONS,
+  queryAlignFlags,
   requireFlag,
   runCommand,
   stringFlag,
@@ -57,6 +59,7 @@ saliency analysis), on the GPU in large batches.
   --min-gene-fraction F    refuse when fewer than F of the model's genes are found (default 0.8)
   --ignore-case            match gene names case-insensitively
   --strip-ensembl-version  match ENSG00000141510.12 to ENSG00000141510
+  --make-unique            make duplicate gene names unique instead of failing
   --seed N                 seed of the eg draws and the report's UMAP (default 0)
   --overwrite              replace existing output files
   --quiet                  no progress on stderr
@@ -79,9 +82,7 @@ const OPTIONS = {
   predictions: { type: "string" },
   report: { type: "string" },
   matrix: { type: "string" },
-  "min-gene-fraction": { type: "string" },
-  "ignore-case": { type: "boolean" },
-  "strip-ensembl-version": { type: "boolean" },
+  ...QUERY_ALIGN_OPTIONS,
   seed: { type: "string" },
   overwrite: { type: "boolean" },
   quiet: { type: "boolean" },
@@ -127,9 +128,7 @@ export function interpretCommand(args: string[]): Promise<number> {
       model: modelPath,
       query: queryPath,
       matrix: stringFlag(v, "matrix"),
-      minFraction: numberFlag(v, "min-gene-fraction", { min: 0, max: 1 }) ?? 0.8,
-      ignoreCase: Boolean(v["ignore-case"]),
-      stripEnsemblVersion: Boolean(v["strip-ensembl-version"]),
+      ...queryAlignFlags(v),
       method,
       classes: v.class as string[] | undefined,
       cells,

@@ -16,7 +16,15 @@ import { ScnymError } from "../util/errors.ts";
 import { CLI_OVERWRITE_HINT, refuseExisting, writeFileAtomic } from "../util/fs.ts";
 import { formatDuration, Progress } from "../util/progress.ts";
 import { VERSION } from "../version.ts";
-import { numberFlag, requireFlag, runCommand, stringFlag, warn } from "./common.ts";
+import {
+  GENE_MATCH_OPTIONS,
+  geneMatchFlags,
+  numberFlag,
+  requireFlag,
+  runCommand,
+  stringFlag,
+  warn,
+} from "./common.ts";
 import { readConfigArg, reportForRun } from "./shared.ts";
 
 const HELP =
@@ -86,9 +94,7 @@ const OPTIONS = {
   matrix: { type: "string" },
   "reference-labels": { type: "string" },
   "query-labels": { type: "string" },
-  "ignore-case": { type: "boolean" },
-  "strip-ensembl-version": { type: "boolean" },
-  "make-unique": { type: "boolean" },
+  ...GENE_MATCH_OPTIONS,
   config: { type: "string" },
   epochs: { type: "string" },
   seed: { type: "string" },
@@ -173,11 +179,7 @@ export function trainCommand(args: string[]): Promise<number> {
         matrix: stringFlag(v, "matrix"),
         referenceLabels: stringFlag(v, "reference-labels"),
         queryLabels: stringFlag(v, "query-labels"),
-        geneMatch: {
-          ignoreCase: Boolean(v["ignore-case"]),
-          stripEnsemblVersion: Boolean(v["strip-ensembl-version"]),
-          makeUnique: Boolean(v["make-unique"]),
-        },
+        geneMatch: geneMatchFlags(v),
         config: configs ?? forced!,
         seed,
         out,

@@ -12,6 +12,8 @@ import { writeH5ad } from "../io/h5ad_write.ts";
 import { loadModel } from "../scnym/model_file.ts";
 import { readPredictionsFile } from "../io/predictions.ts";
 import { readTable } from "../io/table.ts";
+import { queryAlignFlags } from "../commands/common.ts";
+import { ScnymError } from "../util/errors.ts";
 import { runScript, scriptArgs } from "./helpers.ts";
 
 /** Runs `scnym ...args`; returns exit code and output. */
@@ -446,3 +448,28 @@ globalThis.addEventListener("unload", () => {
     Deno.removeSync(dir, { recursive: true });
   } catch { /* already gone */ }
 });
+
+Deno.test(
+  "gene-matching flags: one parser, offered by train, predict and interpret",
+  opts,
+  async () => {
+    assert.deepEqual(queryAlignFlags({ "min-gene-fraction": "0.5", "make-unique": true }), {
+      ignoreCase: false,
+      stripEnsemblVersion: false,
+      makeUnique: true,
+      minFraction: 0.5,
+    });
+    // Without the flag, alignGenes' own default (0.8) applies.
+    assert.equal(queryAlignFlags({}).minFraction, undefined);
+    assert.throws(
+      () => queryAlignFlags({ "min-gene-fraction": "1.5" }),
+      (e: unknown) => e instanceof ScnymError && /--min-gene-fraction expects/.test(e.message),
+    );
+    for (const cmd of ["train", "predict", "interpret"]) {
+      const r = await scnym(cmd, "--help");
+      for (const flag of ["--ignore-case", "--strip-ensembl-version", "--make-unique"]) {
+        assert.ok(r.stdout.includes(flag), `${cmd} --help lacks ${flag}`);
+      }
+    }
+  },
+);
